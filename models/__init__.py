@@ -1,0 +1,1 @@
+"""Bundled model files and their cards (installed as ``streamer.models``)."""

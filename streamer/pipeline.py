@@ -1,0 +1,295 @@
+"""Threads and queues that connect a source to stages and sinks.
+
+Data flows one way: a source thread produces :class:`~streamer.frames.Frame` objects,
+and each stage runs in its own named thread between two bounded queues. The queue
+policy is declared once for the whole chain: ``Policy.BLOCK`` for files (back-pressure,
+nothing dropped) or ``Policy.LATEST`` for live sources (newest frame wins, drops counted
+per queue). Stages never see the policy, so the same stages serve both.
+
+A failure in any thread aborts every queue, lets each stage finish (sinks close their
+files, so what was written stays playable) and is raised in the caller by :meth:`Pipeline.run`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from streamer.errors import PipelineError
+from streamer.frames import Frame
+from streamer.queues import FrameQueue, Policy, QueueAborted, QueueClosed
+
+
+class Stage(Protocol):
+    """One step between the source and the end of the chain.
+
+    ``start`` and ``finish`` run in the stage's own thread (thread-local settings such as
+    Numba's thread count belong there); ``finish`` always runs, also after an abort.
+    ``process`` returns the frame to pass on, or None to consume it (sinks).
+    """
+
+    name: str
+
+    def start(self) -> None: ...
+
+    def process(self, frame: Frame) -> Frame | None: ...
+
+    def finish(self) -> None: ...
+
+
+@dataclass
+class StageStats:
+    """Counters one thread updates; the caller reads them for progress and the summary."""
+
+    name: str
+    frames: int = 0
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    @property
+    def ms_per_frame(self) -> float:
+        return 1000.0 * self.wall / self.frames if self.frames else 0.0
+
+    @property
+    def cpu_ms_per_frame(self) -> float:
+        return 1000.0 * self.cpu / self.frames if self.frames else 0.0
+
+
+@dataclass
+class PipelineStats:
+    """A snapshot of the whole chain."""
+
+    elapsed: float
+    frames_out: int
+    stages: list[StageStats]
+    queues: list[tuple[str, int, int]] = field(default_factory=list)  # name, dropped, high water
+
+    @property
+    def fps(self) -> float:
+        return self.frames_out / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def dropped(self) -> int:
+        return sum(d for _, d, _ in self.queues)
+
+
+class Pipeline:
+    """Run ``frames`` through ``stages`` in threads connected by bounded queues.
+
+    Parameters
+    ----------
+    frames : callable returning an iterator of Frame
+        Called in the source thread; the iterator is closed when the pipeline stops,
+        so a generator's ``finally`` releases the source.
+    stages : sequence of Stage
+        In data-flow order; the last one is usually the sink and returns None.
+    policy : Policy
+        Overflow policy of every queue (see module docstring).
+    queue_size : int
+        Capacity of each queue: a few frames absorb jitter without adding latency.
+    name : str
+        Prefix of the thread names, so several pipelines in one process are told apart.
+    """
+
+    def __init__(
+        self,
+        frames: Callable[[], Iterator[Frame]],
+        stages: Sequence[Stage],
+        *,
+        policy: Policy = Policy.BLOCK,
+        queue_size: int = 4,
+        name: str = "streamer",
+    ) -> None:
+        if not stages:
+            raise ValueError("a pipeline needs at least one stage")
+        self._frames = frames
+        self._stages = list(stages)
+        self.name = name
+        names = ["decode", *(s.name for s in self._stages)]
+        self._queues: list[FrameQueue[Frame]] = [
+            FrameQueue(queue_size, policy, name=f"{a}->{b}") for a, b in zip(names, names[1:])
+        ]
+        self._stats = [StageStats("decode"), *(StageStats(s.name) for s in self._stages)]
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._error_lock = threading.Lock()
+        self._error: tuple[str, BaseException] | None = None
+        self._started_at = 0.0
+        self._ended_at: float | None = None
+
+    # -- control -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start every thread; returns at once."""
+        if self._threads:
+            raise RuntimeError("pipeline already started")
+        self._started_at = time.perf_counter()
+        self._threads.append(
+            threading.Thread(target=self._run_source, name=f"{self.name}-decode", daemon=True)
+        )
+        for i, stage in enumerate(self._stages):
+            out = self._queues[i + 1] if i + 1 < len(self._queues) else None
+            self._threads.append(
+                threading.Thread(
+                    target=self._run_stage,
+                    args=(stage, self._queues[i], out, self._stats[i + 1]),
+                    name=f"{self.name}-{stage.name}",
+                    daemon=True,
+                )
+            )
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        """Stop reading the source; what is already queued is still processed and written."""
+        self._stop.set()
+
+    def abort(self) -> None:
+        """Stop at once: queued frames are discarded, every stage still finishes (closes)."""
+        self._stop.set()
+        for q in self._queues:
+            q.abort()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def alive(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for every thread; True when all have ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for t in self._threads:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            t.join(remaining)
+            if t.is_alive():
+                return False
+        if self._ended_at is None:
+            self._ended_at = time.perf_counter()
+        return True
+
+    def run(
+        self,
+        on_tick: Callable[[PipelineStats], None] | None = None,
+        *,
+        tick: float = 0.2,
+    ) -> PipelineStats:
+        """Start, wait for the end, and return the final statistics.
+
+        Waiting happens in short slices so that signal handlers in the calling (main)
+        thread run promptly; a KeyboardInterrupt first stops the source gracefully, a
+        second one aborts.
+
+        Raises
+        ------
+        PipelineError
+            A worker failed; ``__cause__`` is its exception.
+        """
+        if not self._threads:
+            self.start()
+        while True:
+            try:
+                if self.wait(tick):
+                    break
+                if on_tick is not None:
+                    on_tick(self.stats())
+            except KeyboardInterrupt:
+                if self.stopping:
+                    self.abort()
+                else:
+                    self.stop()
+        final = self.stats()
+        if on_tick is not None:
+            on_tick(final)
+        self.raise_if_failed()
+        return final
+
+    def raise_if_failed(self) -> None:
+        """Raise the first worker failure, if any, as :class:`PipelineError`."""
+        if self._error is not None:
+            stage, exc = self._error
+            raise PipelineError(stage, exc) from exc
+
+    def stats(self) -> PipelineStats:
+        end = self._ended_at if self._ended_at is not None else time.perf_counter()
+        return PipelineStats(
+            elapsed=end - self._started_at if self._started_at else 0.0,
+            frames_out=self._stats[-1].frames,
+            stages=[StageStats(s.name, s.frames, s.wall, s.cpu) for s in self._stats],
+            queues=[(q.name, q.dropped, q.high_water) for q in self._queues],
+        )
+
+    # -- threads -------------------------------------------------------------------------
+    def _fail(self, stage: str, exc: BaseException) -> None:
+        with self._error_lock:
+            if self._error is None:
+                self._error = (stage, exc)
+        self.abort()
+
+    def _run_source(self) -> None:
+        out = self._queues[0]
+        stats = self._stats[0]
+        iterator: Iterator[Frame] | None = None
+        try:
+            iterator = self._frames()
+            while not self._stop.is_set():
+                w0, c0 = time.perf_counter(), time.thread_time()
+                try:
+                    frame = next(iterator)
+                except StopIteration:
+                    break
+                stats.wall += time.perf_counter() - w0
+                stats.cpu += time.thread_time() - c0
+                stats.frames += 1
+                out.put(frame)
+        except QueueAborted:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the caller
+            self._fail("decode", exc)
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except BaseException as exc:  # noqa: BLE001
+                    self._fail("decode", exc)
+            out.close()
+
+    def _run_stage(
+        self,
+        stage: Stage,
+        inq: FrameQueue[Frame],
+        outq: FrameQueue[Frame] | None,
+        stats: StageStats,
+    ) -> None:
+        try:
+            stage.start()
+            while True:
+                try:
+                    frame = inq.get()
+                except QueueClosed:
+                    break
+                w0, c0 = time.perf_counter(), time.thread_time()
+                result = stage.process(frame)
+                dt = time.perf_counter() - w0
+                stats.wall += dt
+                stats.cpu += time.thread_time() - c0
+                stats.frames += 1
+                if result is not None:
+                    result.timings[stage.name] = dt
+                    if outq is not None:
+                        outq.put(result)
+        except QueueAborted:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach the caller
+            self._fail(stage.name, exc)
+        finally:
+            try:
+                stage.finish()
+            except BaseException as exc:  # noqa: BLE001
+                self._fail(stage.name, exc)
+            if outq is not None:
+                outq.close()

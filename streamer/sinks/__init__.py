@@ -1,0 +1,1 @@
+"""Where results go. Sinks know nothing of sources."""

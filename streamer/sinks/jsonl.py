@@ -1,0 +1,60 @@
+"""Per-frame detections as JSON Lines (schema in the README)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from streamer.errors import SinkError
+from streamer.frames import Frame
+
+
+class JsonlSink:
+    """Write one JSON object per frame.
+
+    Each line: ``{"frame": int, "pts": int | null, "time": float | null,
+    "detected": bool, "detections": [{"label", "class_id", "score", "box": [x1, y1, x2, y2]}]}``
+    with boxes in source-image pixels. Lines are flushed at least every ``flush_every``
+    seconds so a crash loses little; :meth:`close` flushes the rest.
+    """
+
+    def __init__(self, path: str | Path, labels: Sequence[str], *, flush_every: float = 1.0) -> None:
+        self.path = Path(path)
+        self._labels = list(labels)
+        self._flush_every = flush_every
+        self._last_flush = time.monotonic()
+        self.lines = 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh: IO[str] | None = self.path.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise SinkError(f"{self.path}: cannot create ({exc.strerror})") from None
+
+    def write(self, frame: Frame) -> None:
+        record: dict[str, Any] = {
+            "frame": frame.index,
+            "pts": frame.pts,
+            "time": round(frame.time, 6) if frame.time is not None else None,
+            "detected": frame.detected,
+            "detections": frame.detections.to_records(self._labels) if frame.detections is not None else [],
+        }
+        self.write_record(record)
+
+    def write_record(self, record: dict[str, Any]) -> None:
+        """Write any JSON-serialisable object as one line (events, summaries)."""
+        if self._fh is None:
+            raise SinkError(f"{self.path}: already closed")
+        self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self.lines += 1
+        now = time.monotonic()
+        if now - self._last_flush >= self._flush_every:
+            self._fh.flush()
+            self._last_flush = now
+
+    def close(self) -> None:
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            fh.close()

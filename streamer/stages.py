@@ -1,0 +1,146 @@
+"""The pipeline's stages: kernels, detector, overlay, outputs.
+
+Each stage follows :class:`streamer.pipeline.Stage`: ``start`` and ``finish`` run in the
+stage's own thread, ``process`` takes a frame and hands it on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import numba
+
+from streamer.detection import Detections, Detector
+from streamer.frames import Frame
+from streamer.kernel_chain import KernelChain
+from streamer.overlay import Overlay
+from streamer.sinks.jsonl import JsonlSink
+from streamer.sinks.video import VideoFileSink
+
+
+class KernelStage:
+    """Runs the user's image-processing chain on every frame."""
+
+    name = "kernels"
+
+    def __init__(self, chain: KernelChain, *, threads: int = 1) -> None:
+        self.chain = chain
+        self.threads = threads
+
+    def start(self) -> None:
+        # Numba's thread count is per calling thread: one per stage beats two on 2 cores,
+        # where the decoder, detector and encoder need the other one.
+        numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
+
+    def process(self, frame: Frame) -> Frame:
+        frame.image, edges = self.chain.apply(frame.image)
+        if edges is not None:
+            frame.edges = edges
+        return frame
+
+    def finish(self) -> None:
+        pass
+
+
+class DetectStage:
+    """Runs the detector every ``every``-th frame; frames between reuse the last result."""
+
+    name = "detect"
+
+    def __init__(self, detector: Detector, *, every: int = 1) -> None:
+        if every < 1:
+            raise ValueError(f"detect every must be >= 1, got {every}")
+        self.detector = detector
+        self.every = every
+        self._last: Detections | None = None
+        self._count = 0
+        self.per_class: Counter[int] = Counter()
+        self.runs = 0
+
+    def start(self) -> None:
+        numba.set_num_threads(1)
+
+    def process(self, frame: Frame) -> Frame:
+        if self._count % self.every == 0 or self._last is None:
+            self._last = self.detector.detect(frame.image)
+            frame.detected = True
+            self.runs += 1
+            self.per_class.update(int(c) for c in self._last.class_id)
+        self._count += 1
+        frame.detections = self._last
+        return frame
+
+    def finish(self) -> None:
+        pass
+
+
+class OverlayStage:
+    """Draws the annotators onto the frame's picture."""
+
+    name = "overlay"
+
+    def __init__(self, overlay: Overlay) -> None:
+        self.overlay = overlay
+
+    def start(self) -> None:
+        numba.set_num_threads(1)
+
+    def process(self, frame: Frame) -> Frame:
+        frame.image = self.overlay.annotate(frame.image, frame)
+        return frame
+
+    def finish(self) -> None:
+        pass
+
+
+class OutputStage:
+    """Writes each frame to every output, in order; closes them whatever happens.
+
+    Sinks are opened lazily by ``open_video`` on the first frame, because the picture
+    size is only certain once a frame has been decoded (and kernels ran).
+    """
+
+    name = "output"
+
+    def __init__(
+        self,
+        *,
+        open_video: Callable[[Frame], VideoFileSink] | None,
+        jsonl: JsonlSink | None,
+        on_frame: Callable[[Frame], None] | None = None,
+    ) -> None:
+        self._open_video = open_video
+        self.video: VideoFileSink | None = None
+        self.jsonl = jsonl
+        self._on_frame = on_frame
+        self.last_index = -1
+
+    def start(self) -> None:
+        pass
+
+    def process(self, frame: Frame) -> None:
+        if self._open_video is not None:
+            if self.video is None:
+                self.video = self._open_video(frame)
+            self.video.write(frame.image, frame.pts, frame.passthrough)
+        if self.jsonl is not None:
+            self.jsonl.write(frame)
+        self.last_index = frame.index
+        if self._on_frame is not None:
+            self._on_frame(frame)
+        return None
+
+    def finish(self) -> None:
+        errors: list[BaseException] = []
+        for sink in (self.video, self.jsonl):
+            if sink is None:
+                continue
+            try:
+                sink.close()
+            except BaseException as exc:  # noqa: BLE001 - close the others, then report
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+

