@@ -1,0 +1,169 @@
+"""The command line end to end, as a user runs it: real clips, the bundled model, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from conftest import shared_file
+
+STREAMER = [sys.executable, "-m", "streamer.cli"]
+
+
+def streamer(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*STREAMER, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def video_frames(path: Path) -> list[av.VideoFrame]:
+    with av.open(str(path)) as c:
+        return list(c.decode(video=0))
+
+
+def test_run_writes_annotated_video_and_jsonl(car_clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "car.annotated.mp4"
+    r = streamer("run", car_clip, "--out", out, "--max-frames", "40", "--no-progress", "--classes", "car,truck,bus")
+    assert r.returncode == 0, r.stderr
+    jsonl = tmp_path / f"{car_clip.stem}.detections.jsonl"
+    records = read_jsonl(jsonl)
+    assert [r["frame"] for r in records] == list(range(40))
+    with av.open(str(car_clip)) as c:
+        src = [(f.pts, f.time) for _, f in zip(range(40), c.decode(video=0))]
+    assert [(r["pts"], r["time"]) for r in records] == [(p, pytest.approx(t)) for p, t in src]
+    # Cars drive through this clip: most frames have one, boxes are inside the picture.
+    with_cars = [r for r in records if any(d["label"] == "car" for d in r["detections"])]
+    assert len(with_cars) >= 20
+    for rec in records:
+        for d in rec["detections"]:
+            assert set(d) == {"label", "class_id", "score", "box"}
+            x1, y1, x2, y2 = d["box"]
+            assert 0 <= x1 < x2 <= 768 and 0 <= y1 < y2 <= 432
+            assert d["label"] in {"car", "truck", "bus"}
+    frames = video_frames(out)
+    assert len(frames) == 40 and [f.pts for f in frames] == [p for p, _ in src]
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+        assert c.streams.video[0].codec_context.format.name == "yuv420p"
+        assert len(c.streams.audio) == 1  # the source's AAC, copied
+    assert "40 frames" in r.stderr and "car" in r.stderr.split("detections:")[-1]
+
+
+def test_whole_clip_keeps_every_frame(short_clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "people.mp4"
+    r = streamer("run", short_clip, "--out", out, "--quiet", "--kernels", "denoise=gaussian:ksize=3,white_balance=grayworld,gamma=0.9,edges=sobel")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    with av.open(str(short_clip)) as c:
+        src = [f.pts for f in c.decode(video=0)]
+    assert [f.pts for f in video_frames(out)] == src
+    assert len(read_jsonl(tmp_path / f"{short_clip.stem}.detections.jsonl")) == len(src)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_leaves_playable_output(tmp_path: Path, sig: signal.Signals) -> None:
+    clip = shared_file("media/imageio_cockatoo_yuv420.mp4")
+    out = tmp_path / "cockatoo.mp4"
+    jsonl = tmp_path / "cockatoo.jsonl"
+    proc = subprocess.Popen([*STREAMER, "run", str(clip), "--out", str(out), "--jsonl", str(jsonl), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        # Wait until frames are being written, then interrupt mid-file.
+        while time.monotonic() < deadline and (not jsonl.exists() or len(jsonl.read_bytes().splitlines()) < 5):
+            time.sleep(0.1)
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    records = read_jsonl(jsonl)
+    frames = video_frames(out)
+    assert 0 < len(frames) < 280
+    assert len(frames) == len(records)
+    assert [f.pts for f in frames] == [r["pts"] for r in records]
+
+
+def test_info_and_models(car_clip: Path) -> None:
+    r = streamer("info", car_clip)
+    assert r.returncode == 0 and "768x432" in r.stdout and "aac" in r.stdout
+    r = streamer("info", car_clip, "--json")
+    assert json.loads(r.stdout)["streams"][0]["frames"] == 377
+    r = streamer("models")
+    assert r.returncode == 0 and "nanodet" in r.stdout
+    yolox = shared_file("models/yolox_nano_416_coco.onnx")
+    r = streamer("models", yolox)
+    assert r.returncode == 0 and "yolox" in r.stdout.lower() and "images" in r.stdout
+
+
+@pytest.fixture()
+def bad(tmp_path: Path, car_clip: Path) -> dict[str, Path]:
+    empty = tmp_path / "empty.mp4"
+    empty.touch()
+    text = tmp_path / "text.mp4"
+    text.write_text("not a video\n" * 100)
+    truncated = tmp_path / "truncated.mp4"
+    with av.open(str(car_clip)) as src, av.open(str(tmp_path / "remux.mp4"), "w") as dst:
+        s = dst.add_stream_from_template(src.streams.video[0])
+        for p in src.demux(video=0):
+            if p.dts is not None:
+                p.stream = s
+                dst.mux(p)
+    truncated.write_bytes((tmp_path / "remux.mp4").read_bytes()[:300_000])
+    not_onnx = tmp_path / "model.onnx"
+    not_onnx.write_text("definitely not protobuf")
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])
+    y = helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 7])
+    node = helper.make_node("ReduceMean", ["images"], ["pooled"], axes=[2, 3], keepdims=0)
+    w = helper.make_tensor("w", TensorProto.FLOAT, [3, 7], [0.1] * 21)
+    mm = helper.make_node("MatMul", ["pooled", "w"], ["out"])
+    graph = helper.make_graph([node, mm], "odd", [x], [y], initializer=[w])
+    odd = tmp_path / "odd_layout.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), odd)
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(f"source: {car_clip}\nconfidence: 0.3\n")
+    return {"empty": empty, "text": text, "truncated": truncated, "not_onnx": not_onnx, "odd": odd,
+            "cfg": cfg, "dir": tmp_path, "missing": tmp_path / "missing.mp4", "clip": car_clip}
+
+
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        (["run", "{missing}"], "{missing}: no such file"),
+        (["run", "{empty}"], "{empty}: file is empty"),
+        (["run", "{text}"], "{text}: not a media file"),
+        (["run", "{truncated}"], "{truncated}: "),
+        (["run", "{dir}"], "{dir}: is a directory"),
+        (["run", "{clip}", "--model", "{missing}"], "{missing}"),
+        (["run", "{clip}", "--model", "{not_onnx}"], "{not_onnx}"),
+        (["run", "{clip}", "--model", "{odd}"], "{odd}"),
+        (["run", "{clip}", "--conf", "2"], "--conf"),
+        (["run", "{clip}", "--kernels", "denoise=gaussian:ksize=4"], "ksize must be odd"),
+        (["run", "--config", "{cfg}"], "{cfg}:2: confidence: unknown key"),
+        (["info", "{text}"], "{text}: not a media file"),
+        (["models", "{not_onnx}"], "{not_onnx}"),
+    ],
+)
+def test_bad_input_one_line_error(bad: dict[str, Path], args: list[str], phrase: str) -> None:
+    fmt = {k: str(v) for k, v in bad.items()}
+    r = streamer(*[a.format(**fmt) for a in args])
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    assert phrase.format(**fmt) in r.stderr
+    error_lines = [line for line in r.stderr.splitlines() if "error" in line.lower()]
+    assert len(error_lines) == 1, r.stderr
