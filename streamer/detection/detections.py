@@ -114,16 +114,14 @@ class Detections:
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty()
-        tracked = {p.tracker_id is not None for p in parts}
-        if len(tracked) > 1:
+        tracker_ids = [p.tracker_id for p in parts if p.tracker_id is not None]
+        if 0 < len(tracker_ids) < len(parts):
             raise ValueError("Detections.merge: some parts have tracker_id and others do not")
         return cls(
             xyxy=np.concatenate([p.xyxy for p in parts]),
             confidence=np.concatenate([p.confidence for p in parts]),
             class_id=np.concatenate([p.class_id for p in parts]),
-            tracker_id=(
-                np.concatenate([p.tracker_id for p in parts]) if tracked == {True} else None  # type: ignore[misc]
-            ),
+            tracker_id=np.concatenate(tracker_ids) if tracker_ids else None,
         )
 
     def __len__(self) -> int:

@@ -21,15 +21,37 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from streamer.detection.graph import GraphInfo, TensorInfo
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from streamer.detection.card import ModelCard
+
 #: What a decoder returns: boxes x1, y1, x2, y2 in model-input pixels, shape (N, 4)
 #: float32; score (N,) float32 (already >= conf); class index (N,) int32.
 Decoded = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+class Family(Protocol):
+    """The interface every family module satisfies (see the module docstring)."""
+
+    FAMILY: str
+    LAYOUT: str
+    DEFAULT_INPUT: dict[str, Any]
+    Outputs: type[BaseModel]
+
+    def recognise(self, graph: GraphInfo) -> Recognition | None: ...  # noqa: D102
+
+    def output_names(self, outputs: dict[str, Any]) -> list[str]: ...  # noqa: D102
+
+    def decode(  # noqa: D102
+        self, raw: dict[str, np.ndarray], card: ModelCard, *, conf: float
+    ) -> Decoded: ...
 
 
 @dataclass(frozen=True)

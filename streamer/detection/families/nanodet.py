@@ -109,7 +109,7 @@ def recognise(graph: GraphInfo) -> Recognition | None:
     """Return the card fields of a NanoDet graph, or None if the layout differs."""
     tensor = image_input(graph)
     size = None if tensor is None else static_hw(tensor)
-    if size is None or len(graph.outputs) < 6:
+    if tensor is None or size is None or len(graph.outputs) < 6:
         return None
     found = _levels(graph.outputs, size)
     if found is None:
@@ -127,7 +127,7 @@ def recognise(graph: GraphInfo) -> Recognition | None:
 
     return Recognition(
         family=FAMILY,
-        input={"name": tensor.name, "height": size[0], "width": size[1], **DEFAULT_INPUT},  # type: ignore[union-attr]
+        input={"name": tensor.name, "height": size[0], "width": size[1], **DEFAULT_INPUT},
         outputs={
             "scores": by_level(groups[score_dim]),
             "boxes": by_level(groups[box_dim]),
@@ -181,7 +181,8 @@ def decode(raw: dict[str, np.ndarray], card: ModelCard, *, conf: float) -> Decod
         dist = (weights @ np.arange(bins, dtype=np.float32)) * stride  # (K, 4): l, t, r, b
         cx = (col + 0.5) * stride
         cy = (row + 0.5) * stride
-        boxes.append(np.stack([cx - dist[:, 0], cy - dist[:, 1], cx + dist[:, 2], cy + dist[:, 3]], axis=1))
+        left, top, right, bottom = dist.T
+        boxes.append(np.stack([cx - left, cy - top, cx + right, cy + bottom], axis=1))
         scores.append(best[index])
         classes.append(level_scores[index].argmax(axis=1))
     return (

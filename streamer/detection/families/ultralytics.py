@@ -113,8 +113,10 @@ def _input_hw(graph: GraphInfo) -> tuple[int, int] | None:
     imgsz = _literal(graph.metadata.get("imgsz"))
     if isinstance(imgsz, int):
         return imgsz, imgsz
-    if isinstance(imgsz, (list, tuple)) and len(imgsz) == 2 and all(isinstance(v, int) for v in imgsz):
-        return imgsz[0], imgsz[1]
+    if isinstance(imgsz, (list, tuple)) and len(imgsz) == 2:
+        height, width = imgsz
+        if isinstance(height, int) and isinstance(width, int):
+            return height, width
     return None
 
 
