@@ -7,73 +7,127 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit, prange
 
-from ._threading import run_rows
-from ._validate import describe, require_choice, require_image, require_triple
+from ._threading import run_bands, thread_count
+from ._validate import (
+    describe,
+    require_choice,
+    require_image,
+    require_scratch,
+    require_triple,
+)
 
 
 @njit(cache=True, nogil=True)
-def _preprocess_row(src, dst, oy, geometry, inv_scale, order, gain, bias, fill):  # pragma: no cover - jitted
-    """Write output row ``oy`` of every plane of ``dst`` (3, h, w) from ``src`` (H, W, 3).
+def _preprocess_band(
+    band: int,
+    bands: int,
+    scratch: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    geometry: tuple[int, int, int, int],
+    inv_scale: tuple[float, float],
+    order: tuple[int, int, int],
+    gain: tuple[float, float, float],
+    bias: tuple[float, float, float],
+    fill: tuple[float, float, float],
+) -> None:
+    """Write output rows of band ``band`` of every plane of ``dst`` (3, h, w).
 
-    ``geometry`` is (pad_x, pad_y, new_w, new_h) of the resized region inside ``dst``,
-    ``inv_scale`` the source pixels per output pixel (x, y), ``order`` the source channel
-    of each output plane, and ``gain``/``bias``/``fill`` per output plane.
+    ``src`` is (H, W, 3) uint8; ``scratch[band]`` holds this band's tap tables and one
+    blended source row; ``geometry`` is (pad_x, pad_y, new_w, new_h) of the resized
+    region inside ``dst``; ``inv_scale`` the source pixels per output pixel (x, y);
+    ``order`` the source channel of each output plane; ``gain``/``bias``/``fill`` are
+    per output plane.
     """
     pad_x, pad_y, new_w, new_h = geometry
     height, width = src.shape[0], src.shape[1]
-    ry = oy - pad_y
-    if ry < 0 or ry >= new_h:
-        for c in range(3):
-            dst[c, oy, :] = fill[c]
-        return
-    for c in range(3):
-        dst[c, oy, :pad_x] = fill[c]
-        dst[c, oy, pad_x + new_w :] = fill[c]
-    # Same sampling as cv2.resize INTER_LINEAR: half-pixel centres, edges replicated.
-    # Positions stay float64 until the fraction is taken: float32 positions would
-    # shift weights by ~1e-4 at x ~ 1000 (cv2 5.x is that exact too).
-    fy = (ry + 0.5) * inv_scale[1] - 0.5
-    sy = int(np.floor(fy))
-    wy1 = np.float32(fy - sy)
-    row0 = src[min(max(sy, 0), height - 1)]
-    row1 = src[min(max(sy + 1, 0), height - 1)]
+    out_h = dst.shape[1]
+    row_start = band * out_h // bands
+    row_stop = (band + 1) * out_h // bands
+    buffer = scratch[band]
+    # Per band, not per call, so bands share nothing writable.
+    offsets = buffer[:new_w].view(np.int32)
+    weights = buffer[new_w : 2 * new_w]
+    blended = buffer[2 * new_w : 2 * new_w + 3 * (width + 1)]
     last = width - 1
-    for c in range(3):
-        s = order[c]
-        g = np.float32(gain[c])
-        b = np.float32(bias[c])
-        plane = dst[c, oy]
+    for x in range(new_w):
+        # Sampling of cv2.resize INTER_LINEAR: half-pixel centres, edges replicated
+        # (cv2 drops the fractional weight where the right tap would leave the image).
+        fx = (x + 0.5) * inv_scale[0] - 0.5
+        sx = int(np.floor(fx))
+        wx = np.float32(fx - sx)
+        if sx < 0:
+            sx = 0
+            wx = np.float32(0.0)
+        if sx >= last:
+            sx = last
+            wx = np.float32(0.0)
+        offsets[x] = 3 * sx
+        weights[x] = wx
+    flat = src.reshape(height, 3 * width)
+    o0, o1, o2 = order
+    g0, g1, g2 = np.float32(gain[0]), np.float32(gain[1]), np.float32(gain[2])
+    b0, b1, b2 = np.float32(bias[0]), np.float32(bias[1]), np.float32(bias[2])
+    for oy in range(row_start, row_stop):
+        ry = oy - pad_y
+        if ry < 0 or ry >= new_h:
+            for c in range(3):
+                dst[c, oy, :] = fill[c]
+            continue
+        for c in range(3):
+            dst[c, oy, :pad_x] = fill[c]
+            dst[c, oy, pad_x + new_w :] = fill[c]
+        # float64 position until the fraction is taken: float32 would shift weights by
+        # ~1e-4 at x ~ 1000 (cv2 is that exact too).
+        fy = (ry + 0.5) * inv_scale[1] - 0.5
+        sy = int(np.floor(fy))
+        wy = np.float32(fy - sy)
+        top = flat[min(max(sy, 0), height - 1)]
+        bottom = flat[min(max(sy + 1, 0), height - 1)]
+        # Vertical blend of the whole source row first: contiguous, so it vectorises.
+        # a + (b - a) * w rather than cv2's a * (1 - w) + b * w: one multiply less and
+        # flat areas stay exact; the two differ by float32 rounding only.
+        for i in range(3 * width):
+            a = np.float32(top[i])
+            blended[i] = a + (np.float32(bottom[i]) - a) * wy
+        # The right tap of the last column reads this copy with weight 0.
+        blended[3 * width : 3 * width + 3] = blended[3 * width - 3 : 3 * width]
+        plane0 = dst[0, oy, pad_x : pad_x + new_w]
+        plane1 = dst[1, oy, pad_x : pad_x + new_w]
+        plane2 = dst[2, oy, pad_x : pad_x + new_w]
         for x in range(new_w):
-            fx = (x + 0.5) * inv_scale[0] - 0.5
-            sx = int(np.floor(fx))
-            wx1 = np.float32(fx - sx)
-            # cv2 drops the fractional weight where the left tap leaves the image.
-            if sx < 0:
-                sx = 0
-                wx1 = np.float32(0.0)
-            if sx >= last:
-                sx = last
-                wx1 = np.float32(0.0)
-            sx1 = min(sx + 1, last)
-            # a + (b - a) * w rather than cv2's a * (1 - w) + b * w: one multiply less
-            # and flat areas stay exact; the two differ by float32 rounding only.
-            a = np.float32(row0[sx, s])
-            top = a + (np.float32(row0[sx1, s]) - a) * wx1
-            a = np.float32(row1[sx, s])
-            bottom = a + (np.float32(row1[sx1, s]) - a) * wx1
-            plane[pad_x + x] = (top + (bottom - top) * wy1) * g + b
-
-
-@njit(cache=True, nogil=True)
-def _preprocess_serial(src, dst, geometry, inv_scale, order, gain, bias, fill):  # pragma: no cover - jitted
-    for oy in range(dst.shape[1]):
-        _preprocess_row(src, dst, oy, geometry, inv_scale, order, gain, bias, fill)
+            o = offsets[x]
+            wx = weights[x]
+            a = blended[o + o0]
+            plane0[x] = (a + (blended[o + o0 + 3] - a) * wx) * g0 + b0
+            a = blended[o + o1]
+            plane1[x] = (a + (blended[o + o1 + 3] - a) * wx) * g1 + b1
+            a = blended[o + o2]
+            plane2[x] = (a + (blended[o + o2 + 3] - a) * wx) * g2 + b2
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _preprocess_parallel(src, dst, geometry, inv_scale, order, gain, bias, fill):  # pragma: no cover - jitted
-    for oy in prange(dst.shape[1]):
-        _preprocess_row(src, dst, oy, geometry, inv_scale, order, gain, bias, fill)
+def _preprocess_parallel(
+    bands: int,
+    scratch: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    geometry: tuple[int, int, int, int],
+    inv_scale: tuple[float, float],
+    order: tuple[int, int, int],
+    gain: tuple[float, float, float],
+    bias: tuple[float, float, float],
+    fill: tuple[float, float, float],
+) -> None:
+    for band in prange(bands):
+        _preprocess_band(
+            band, bands, scratch, src, dst, geometry, inv_scale, order, gain, bias, fill
+        )
+
+
+def scratch_length(image_width: int, out_width: int) -> int:
+    """Float32 elements per band that :func:`preprocess` needs: ``2 * w + 3 * (W + 1)``."""
+    return 2 * out_width + 3 * (image_width + 1)
 
 
 def _model_planes(out: object) -> np.ndarray:
@@ -118,6 +172,7 @@ def preprocess(
     swap_rb: bool = False,
     mean: Sequence[float] = (0.0, 0.0, 0.0),
     std: Sequence[float] = (1.0, 1.0, 1.0),
+    scratch: np.ndarray | None = None,
 ) -> tuple[float, float, float, float]:
     """Turn a decoded frame into a detector input tensor in one pass.
 
@@ -145,6 +200,10 @@ def preprocess(
     mean, std : sequence of 3 float, keyword-only
         Per-channel normalisation, in the output channel order; ``std`` must be
         non-zero.  E.g. ``std=(255, 255, 255)`` gives values in [0, 1].
+    scratch : numpy.ndarray, shape (T, N), float32, optional, keyword-only
+        Reusable working memory so that calls allocate nothing: T >= the Numba thread
+        count of the caller and N >= ``2 * w + 3 * (W + 1)``.  None allocates about
+        that much (a few tens of KB, not frame-sized) for this call.
 
     Returns
     -------
@@ -187,8 +246,10 @@ def preprocess(
     gain = tuple(1.0 / s for s in std3)
     bias = tuple(-m / s for m, s in zip(mean3, std3))
     fill = tuple((float(pad_value) - m) / s for m, s in zip(mean3, std3))
-    run_rows(
-        _preprocess_serial, _preprocess_parallel,
-        image, planes, geometry, inv_scale, order, gain, bias, fill,
+    bands = thread_count(planes.shape[1])
+    rows = require_scratch(scratch, bands, scratch_length(width, new_w))
+    run_bands(
+        _preprocess_band, _preprocess_parallel, bands,
+        rows, image, planes, geometry, inv_scale, order, gain, bias, fill,
     )
     return new_w / width, new_h / height, float(pad_x), float(pad_y)

@@ -1,10 +1,10 @@
 """Numba threading-layer choice and the serial/parallel dispatch every kernel uses.
 
 Importing this module (``kernels/__init__`` does) selects the ``workqueue`` threading
-layer unless ``NUMBA_THREADING_LAYER`` is set in the environment.  Each kernel is
-compiled twice from the same per-row function: a serial driver (``range`` over rows)
-and a parallel driver (``prange`` over rows).  :func:`run_rows` picks between them
-from ``numba.get_num_threads()`` of the calling thread.
+layer unless ``NUMBA_THREADING_LAYER`` is set in the environment.  Every kernel is a
+*band* function that processes a contiguous range of output rows, plus a ``prange``
+driver over bands; :func:`run_bands` calls the band function directly when the caller
+asked Numba for one thread, so that case never enters the threading layer.
 """
 
 from __future__ import annotations
@@ -29,29 +29,55 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 _WORKQUEUE_LAUNCH = threading.Lock()
 
 
-def run_rows(serial: Callable[..., Any], parallel: Callable[..., Any], *args: Any) -> Any:
-    """Run a row-wise kernel with as many threads as the caller asked Numba for.
+def thread_count(n_rows: int) -> int:
+    """Number of row bands to split ``n_rows`` into: the caller's Numba thread count."""
+    return max(1, min(numba.get_num_threads(), n_rows))
+
+
+def run_bands(
+    band: Callable[..., Any], parallel: Callable[..., Any], bands: int, *args: Any
+) -> None:
+    """Run a row-band kernel on ``bands`` threads.
 
     Parameters
     ----------
-    serial, parallel : numba dispatchers
-        The same per-row loop driven by ``range`` and by ``prange``.
+    band : numba dispatcher
+        ``band(index, bands, *args)`` processes rows ``[index * n // bands,
+        (index + 1) * n // bands)`` of its output, using row ``index`` of any scratch.
+    parallel : numba dispatcher
+        ``parallel(bands, *args)``: calls ``band`` for every index under ``prange``.
+    bands : int
+        From :func:`thread_count`.
     *args
-        Arrays and scalars passed unchanged to the driver.
+        Arrays and scalars passed unchanged.
+
+    Notes
+    -----
+    One band runs ``band`` directly and never touches the threading layer, so
+    single-threaded pipeline workers may call kernels concurrently (everything is
+    ``nogil``).  With more bands and the workqueue layer, launches are serialised.
+    """
+    if bands == 1:
+        band(0, 1, *args)
+    else:
+        launch_parallel(parallel, bands, *args)
+
+
+def launch_parallel(parallel: Callable[..., Any], *args: Any) -> Any:
+    """Call a ``parallel=True`` dispatcher, serialised when the layer is workqueue.
+
+    Parameters
+    ----------
+    parallel : numba dispatcher
+        Any function containing ``prange``.
+    *args
+        Passed unchanged.
 
     Returns
     -------
     Any
-        Whatever the driver returns.
-
-    Notes
-    -----
-    With one thread the serial driver runs, never touching the threading layer, so
-    single-threaded pipeline workers may call kernels concurrently (all drivers are
-    ``nogil``).  With more threads and the workqueue layer, launches are serialised.
+        Whatever ``parallel`` returns.
     """
-    if numba.get_num_threads() == 1:
-        return serial(*args)
     if numba.config.THREADING_LAYER == "workqueue":
         with _WORKQUEUE_LAUNCH:
             return parallel(*args)

@@ -119,3 +119,41 @@ def require_triple(name: str, value: object) -> tuple[float, float, float]:
     if len(triple) != 3 or not all(np.isfinite(triple)):
         raise ValueError(f"{name} must be three finite numbers, got {value!r}")
     return triple  # type: ignore[return-value]
+
+
+def require_scratch(scratch: np.ndarray | None, bands: int, length: int) -> np.ndarray:
+    """Return ``bands`` float32 scratch rows of at least ``length`` elements each.
+
+    Parameters
+    ----------
+    scratch : numpy.ndarray or None
+        Caller-kept buffer, float32, shape (T, N) with T >= ``bands`` and N >=
+        ``length``, C-contiguous; None allocates one for this call.
+    bands : int
+        Number of row bands (threads) of this call.
+    length : int
+        Elements each band needs.
+
+    Returns
+    -------
+    numpy.ndarray, shape (bands, N), float32
+        A view of ``scratch`` (or a new array), one row per band.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``scratch`` is too small, not float32 or not C-contiguous.
+    """
+    if scratch is None:
+        return np.empty((bands, length), np.float32)
+    expected = (
+        f"scratch must be float32 with shape (T, N), T >= {bands} (Numba threads) and "
+        f"N >= {length}, C-contiguous, got {describe(scratch)}"
+    )
+    if not isinstance(scratch, np.ndarray) or scratch.dtype != np.float32:
+        raise TypeError(expected)
+    if scratch.ndim != 2 or scratch.shape[0] < bands or scratch.shape[1] < length:
+        raise ValueError(expected)
+    if not scratch.flags.c_contiguous or not scratch.flags.writeable:
+        raise ValueError(expected + " (not a writeable C-contiguous array)")
+    return scratch[:bands]

@@ -116,8 +116,6 @@ class Runner:
             self.video_path, self.jsonl_path = settings.outputs_for(settings.source)
             self.expected_frames = _expected_frames(self.info, settings)
             self.compile_seconds = kernels.warmup()
-            if self.detector is not None:
-                self.detector.warmup()
             self._jsonl = JsonlSink(self.jsonl_path, self.detector.labels if self.detector else [])
         except BaseException:
             self.source.close()

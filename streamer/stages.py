@@ -60,6 +60,9 @@ class DetectStage:
 
     def start(self) -> None:
         numba.set_num_threads(1)
+        # The detector is confined to the thread that uses it, so warm up here,
+        # before the first frame arrives.
+        self.detector.warmup()
 
     def process(self, frame: Frame) -> Frame:
         if self._count % self.every == 0 or self._last is None:

@@ -72,3 +72,97 @@ def preprocess(
     planes = (canvas - np.asarray(mean)) / np.asarray(std)
     mapping = (new_w / width, new_h / height, float(pad_x), float(pad_y))
     return planes.transpose(2, 0, 1), mapping
+
+
+def reflect101(index: int, length: int) -> int:
+    """Reflect-101 border index (``gfedcb|abcdefgh|gfedcba``), repeated as needed."""
+    if length == 1:
+        return 0
+    period = 2 * (length - 1)
+    index %= period
+    return period - index if index >= length else index
+
+
+def gaussian_weights(ksize: int, sigma: float) -> np.ndarray:
+    """cv2.getGaussianKernel(ksize, sigma) in float64, shape (ksize,)."""
+    # cv2's fixed rows for small default kernels (7 is not binomial).
+    fixed = {1: [1], 3: [1, 2, 1], 5: [1, 4, 6, 4, 1], 7: [2, 7, 14, 18, 14, 7, 2]}
+    if sigma <= 0 and ksize in fixed:
+        return np.asarray(fixed[ksize], np.float64) / sum(fixed[ksize])
+    if sigma <= 0:
+        sigma = 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8
+    offsets = np.arange(ksize) - ksize // 2
+    weights = np.exp(-0.5 * (offsets / sigma) ** 2)
+    return weights / weights.sum()
+
+
+def gaussian_blur(image: np.ndarray, ksize: int, sigma: float) -> np.ndarray:
+    """Direct 2-D convolution with the outer product of the 1-D Gaussian, reflect-101."""
+    weights = gaussian_weights(ksize, sigma)
+    radius = ksize // 2
+    height, width = image.shape[:2]
+    img = image.astype(np.float64)
+    result = np.zeros_like(img)
+    for dy in range(-radius, radius + 1):
+        rows = [reflect101(y + dy, height) for y in range(height)]
+        for dx in range(-radius, radius + 1):
+            cols = [reflect101(x + dx, width) for x in range(width)]
+            result += weights[dy + radius] * weights[dx + radius] * img[rows][:, cols]
+    return np.floor(result + 0.5).clip(0, 255).astype(np.uint8)
+
+
+def color_adjust(
+    image: np.ndarray,
+    *,
+    white_balance: bool = True,
+    gamma: float = 1.0,
+    brightness: float = 0.0,
+    contrast: float = 1.0,
+) -> np.ndarray:
+    """Per-pixel float64 version of the documented colour pipeline."""
+    values = image.astype(np.float64)
+    if white_balance:
+        means = values.reshape(-1, 3).mean(axis=0)
+        gains = np.where(means > 0, means.mean() / np.where(means > 0, means, 1), 1.0)
+        values = values * gains
+    values = ((values - 128.0) * contrast + 128.0 + brightness).clip(0.0, 255.0)
+    if gamma != 1.0:
+        values = 255.0 * (values / 255.0) ** (1.0 / gamma)
+    return np.floor(values + 0.5).astype(np.uint8)
+
+
+def bgr_to_gray(image: np.ndarray) -> np.ndarray:
+    """cv2.COLOR_BGR2GRAY of OpenCV 5 on uint8: 15-bit weights, rounded half up."""
+    b, g, r = (image[..., c].astype(np.int64) for c in range(3))
+    return ((b * 3735 + g * 19235 + r * 9798 + (1 << 14)) >> 15).astype(np.uint8)
+
+
+def sobel_edges(image: np.ndarray) -> np.ndarray:
+    """``min(255, min(255, |gx|) + min(255, |gy|))`` from 3x3 Sobel, reflect-101."""
+    gray = bgr_to_gray(image) if image.ndim == 3 else image
+    height, width = gray.shape
+    g = gray.astype(np.int64)
+    kx = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    gx = np.zeros_like(g)
+    gy = np.zeros_like(g)
+    for dy in (-1, 0, 1):
+        rows = [reflect101(y + dy, height) for y in range(height)]
+        for dx in (-1, 0, 1):
+            cols = [reflect101(x + dx, width) for x in range(width)]
+            shifted = g[rows][:, cols]
+            gx += kx[dy + 1, dx + 1] * shifted
+            gy += kx.T[dy + 1, dx + 1] * shifted
+    return np.minimum(np.minimum(abs(gx), 255) + np.minimum(abs(gy), 255), 255).astype(np.uint8)
+
+
+def edge_overlay(
+    image: np.ndarray,
+    edges: np.ndarray,
+    *,
+    threshold: int = 64,
+    color: tuple[int, int, int] = (0, 255, 0),
+    alpha: float = 0.6,
+) -> np.ndarray:
+    """``round(image * (1 - alpha) + color * alpha)`` where ``edges >= threshold``."""
+    blended = np.floor(image * (1.0 - alpha) + np.asarray(color, np.float64) * alpha + 0.5)
+    return np.where((edges >= threshold)[..., None], blended, image).astype(np.uint8)

@@ -43,9 +43,6 @@ def test_run_writes_annotated_video_and_jsonl(car_clip: Path, tmp_path: Path) ->
     with av.open(str(car_clip)) as c:
         src = [(f.pts, f.time) for _, f in zip(range(40), c.decode(video=0))]
     assert [(r["pts"], r["time"]) for r in records] == [(p, pytest.approx(t)) for p, t in src]
-    # Cars drive through this clip: most frames have one, boxes are inside the picture.
-    with_cars = [r for r in records if any(d["label"] == "car" for d in r["detections"])]
-    assert len(with_cars) >= 20
     for rec in records:
         for d in rec["detections"]:
             assert set(d) == {"label", "class_id", "score", "box"}
@@ -58,7 +55,17 @@ def test_run_writes_annotated_video_and_jsonl(car_clip: Path, tmp_path: Path) ->
         assert c.streams.video[0].codec_context.name == "h264"
         assert c.streams.video[0].codec_context.format.name == "yuv420p"
         assert len(c.streams.audio) == 1  # the source's AAC, copied
-    assert "40 frames" in r.stderr and "car" in r.stderr.split("detections:")[-1]
+    assert "40 frames" in r.stderr and "per stage" in r.stderr
+
+
+def test_street_clip_finds_people_and_cars(bikes_clip: Path, tmp_path: Path) -> None:
+    r = streamer("run", bikes_clip, "--no-video", "--jsonl", tmp_path / "bikes.jsonl", "--max-frames", "60", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    records = read_jsonl(tmp_path / "bikes.jsonl")
+    frames_with = lambda label: sum(any(d["label"] == label for d in rec["detections"]) for rec in records)  # noqa: E731
+    assert frames_with("person") >= 10 and frames_with("car") >= 5
+    summary = r.stderr.split("detections:")[-1]
+    assert "person" in summary and "car" in summary
 
 
 def test_whole_clip_keeps_every_frame(short_clip: Path, tmp_path: Path) -> None:

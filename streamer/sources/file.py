@@ -9,6 +9,7 @@ from pathlib import Path
 from types import TracebackType
 
 import av
+import av.logging
 import numpy as np
 
 from streamer.errors import SourceError
@@ -64,8 +65,13 @@ class FileSource:
     def open(self) -> SourceInfo:
         """Open and probe; raises :class:`SourceError` naming the file and the problem."""
         size = check_path(self.path)
+        # FFmpeg's log line says why (e.g. "moov atom not found"); PyAV attaches it to the
+        # exception only when its logging is on. Capture keeps it off the terminal.
+        if av.logging.get_level() is None:
+            av.logging.set_level(av.logging.ERROR)
         try:
-            container = av.open(str(self.path), mode="r")
+            with av.logging.Capture(local=True):
+                container = av.open(str(self.path), mode="r")
         except av.error.FFmpegError as exc:
             raise translate(self.uri, exc) from None
         except (OSError, UnicodeDecodeError, ValueError) as exc:
