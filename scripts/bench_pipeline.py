@@ -100,8 +100,8 @@ def naive_loop(clip: Path, model: Path | None, out: Path, conf: float) -> dict[s
 
 
 def pipeline_run(clip: Path, model: Path | None, out: Path, conf: float,
-                 rss_at: tuple[int, ...] = ()) -> dict[str, Any]:
-    settings = RunSettings(source=str(clip), model=model, out=out, conf=conf, progress=False, quiet=True)
+                 rss_at: tuple[int, ...] = (), **options: Any) -> dict[str, Any]:
+    settings = RunSettings(source=str(clip), model=model, out=out, conf=conf, progress=False, quiet=True, **options)
     runner = Runner(settings)
     proc = psutil.Process()
     rss: dict[int, float] = {}
@@ -155,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", type=Path, default=None, help="ONNX detector (default: bundled)")
     ap.add_argument("--conf", type=float, default=0.35)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--preset", default=None, help="x264 preset of the pipeline (default: streamer's)")
+    ap.add_argument("--detect-workers", type=int, default=None, help="default: streamer's choice")
     ap.add_argument("--memory-frames", type=int, default=0, help="also check RSS after 500 and N frames")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
@@ -163,11 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     cores = os.cpu_count() or 1
     naive, pipe = [], []
+    options = {k: v for k, v in {"preset": args.preset, "detect_workers": args.detect_workers}.items() if v is not None}
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         for _ in range(args.repeats):
             naive.append(naive_loop(args.clip, args.model, d / "naive.mp4", args.conf))
-            pipe.append(pipeline_run(args.clip, args.model, d / "pipe.mp4", args.conf))
+            pipe.append(pipeline_run(args.clip, args.model, d / "pipe.mp4", args.conf, **options))
         med = lambda runs, k: statistics.median(r[k] for r in runs)  # noqa: E731
         stages = {name: {k: statistics.median(r["stages"][name][k] for r in pipe) for k in ("wall_ms", "cpu_ms")}
                   for name in pipe[0]["stages"]}
@@ -175,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         limit = cores * 1000 / cpu_ms
         report: dict[str, Any] = {
             "clip": str(args.clip), "frames": pipe[0]["frames"], "cores": cores, "repeats": args.repeats,
-            "provider": pipe[0]["provider"],
+            "provider": pipe[0]["provider"], "options": options,
             "naive_fps": round(med(naive, "fps"), 2), "naive_cpu_ms_per_frame": round(med(naive, "cpu_ms_per_frame"), 2),
             "pipeline_fps": round(med(pipe, "fps"), 2), "pipeline_cpu_ms_per_frame": round(cpu_ms, 2),
             "speedup": round(med(pipe, "fps") / med(naive, "fps"), 3),

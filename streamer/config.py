@@ -34,7 +34,8 @@ class RunSettings(BaseModel):
     detect: bool = Field(True, description="run the detector at all")
     detect_every: int = Field(1, ge=1, description="run the detector on every N-th frame")
     device: Device = "auto"
-    threads: int | None = Field(None, ge=1, le=64, description="detector threads (default: all cores)")
+    threads: int | None = Field(None, ge=1, le=64, description="ONNX Runtime threads per detector (default: cores / workers)")
+    detect_workers: int | None = Field(None, ge=1, le=16, description="detectors working on successive frames in parallel (default: 2 on a CPU with 2+ cores, 1 on a GPU)")
     kernels: list[KernelStep] = Field(default_factory=list)
     out: Path | None = Field(None, description="annotated video path (default <stem>.annotated.mp4)")
     jsonl: Path | None = Field(None, description="detections path (default <stem>.detections.jsonl)")
@@ -42,7 +43,7 @@ class RunSettings(BaseModel):
     hud: bool = True
     labels: bool = True
     crf: int = Field(23, ge=0, le=51)
-    preset: str = "veryfast"
+    preset: str = "superfast"
     max_frames: int | None = Field(None, ge=1)
     duration: float | None = Field(None, gt=0.0)
     queue_size: int = Field(4, ge=1, le=256)

@@ -29,6 +29,12 @@ class Stage(Protocol):
     ``start`` and ``finish`` run in the stage's own thread (thread-local settings such as
     Numba's thread count belong there); ``finish`` always runs, also after an abort.
     ``process`` returns the frame to pass on, or None to consume it (sinks).
+
+    A stage may declare ``workers > 1``: the pipeline then runs ``start``, ``process``
+    and ``finish`` in that many threads on successive frames, and hands the frames on in
+    their original order. Such a stage keeps per-thread state in ``threading.local`` and
+    may define ``ordered(frame)``, called once per frame in frame order (under a lock),
+    for state that must follow the sequence (e.g. reusing the last detections).
     """
 
     name: str
@@ -42,12 +48,16 @@ class Stage(Protocol):
 
 @dataclass
 class StageStats:
-    """Counters one thread updates; the caller reads them for progress and the summary."""
+    """Counters a stage's threads update; the caller reads them for progress and the summary.
+
+    ``wall`` and ``cpu`` add up over a stage's worker threads.
+    """
 
     name: str
     frames: int = 0
     wall: float = 0.0
     cpu: float = 0.0
+    workers: int = 1
 
     @property
     def ms_per_frame(self) -> float:
@@ -131,14 +141,19 @@ class Pipeline:
         )
         for i, stage in enumerate(self._stages):
             out = self._queues[i + 1] if i + 1 < len(self._queues) else None
-            self._threads.append(
-                threading.Thread(
-                    target=self._run_stage,
-                    args=(stage, self._queues[i], out, self._stats[i + 1]),
-                    name=f"{self.name}-{stage.name}",
-                    daemon=True,
+            workers = max(1, int(getattr(stage, "workers", 1)))
+            self._stats[i + 1].workers = workers
+            group = _WorkerGroup(stage, self._queues[i], out, self._stats[i + 1], workers)
+            for w in range(workers):
+                suffix = f"-{w}" if workers > 1 else ""
+                self._threads.append(
+                    threading.Thread(
+                        target=self._run_stage,
+                        args=(group,),
+                        name=f"{self.name}-{stage.name}{suffix}",
+                        daemon=True,
+                    )
                 )
-            )
         for t in self._threads:
             t.start()
 
@@ -218,7 +233,7 @@ class Pipeline:
         return PipelineStats(
             elapsed=end - self._started_at if self._started_at else 0.0,
             frames_out=self._stats[-1].frames,
-            stages=[StageStats(s.name, s.frames, s.wall, s.cpu) for s in self._stats],
+            stages=[StageStats(s.name, s.frames, s.wall, s.cpu, s.workers) for s in self._stats],
             queues=[(q.name, q.dropped, q.high_water) for q in self._queues],
         )
 
@@ -258,30 +273,26 @@ class Pipeline:
                     self._fail("decode", exc)
             out.close()
 
-    def _run_stage(
-        self,
-        stage: Stage,
-        inq: FrameQueue[Frame],
-        outq: FrameQueue[Frame] | None,
-        stats: StageStats,
-    ) -> None:
+    def _run_stage(self, group: _WorkerGroup) -> None:
+        stage = group.stage
         try:
             stage.start()
             while True:
                 try:
-                    frame = inq.get()
+                    seq, frame = group.take()
                 except QueueClosed:
                     break
                 w0, c0 = time.perf_counter(), time.thread_time()
-                result = stage.process(frame)
+                try:
+                    result = stage.process(frame)
+                except BaseException:
+                    group.skip(seq)
+                    raise
                 dt = time.perf_counter() - w0
-                stats.wall += dt
-                stats.cpu += time.thread_time() - c0
-                stats.frames += 1
+                group.add_stats(dt, time.thread_time() - c0)
                 if result is not None:
                     result.timings[stage.name] = dt
-                    if outq is not None:
-                        outq.put(result)
+                group.hand_on(seq, result)
         except QueueAborted:
             pass
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the caller
@@ -291,5 +302,80 @@ class Pipeline:
                 stage.finish()
             except BaseException as exc:  # noqa: BLE001
                 self._fail(stage.name, exc)
-            if outq is not None:
-                outq.close()
+            group.worker_done()
+
+
+class _WorkerGroup:
+    """The threads of one stage: numbered takes, in-order hand-on, one close at the end.
+
+    With one worker this is a plain get/process/put loop. With several, frames are
+    numbered as they are taken and each worker waits for its number's turn before
+    calling the stage's ``ordered`` hook and putting the frame on, so the next stage
+    sees the original order.
+    """
+
+    def __init__(
+        self,
+        stage: Stage,
+        inq: FrameQueue[Frame],
+        outq: FrameQueue[Frame] | None,
+        stats: StageStats,
+        workers: int,
+    ) -> None:
+        self.stage = stage
+        self._inq, self._outq = inq, outq
+        self._stats = stats
+        self._ordered: Callable[[Frame], None] | None = getattr(stage, "ordered", None)
+        self._take_lock = threading.Lock()
+        self._turn = threading.Condition()
+        self._taken = 0
+        self._next = 0
+        self._alive = workers
+        self._stats_lock = threading.Lock()
+
+    def take(self) -> tuple[int, Frame]:
+        # Numbering under the same lock as the get keeps numbers in queue order.
+        with self._take_lock:
+            frame = self._inq.get()
+            seq = self._taken
+            self._taken += 1
+            return seq, frame
+
+    def add_stats(self, wall: float, cpu: float) -> None:
+        with self._stats_lock:
+            self._stats.wall += wall
+            self._stats.cpu += cpu
+            self._stats.frames += 1
+
+    def _wait_turn(self, seq: int) -> None:
+        while self._next != seq:
+            if self._inq.aborted:
+                raise QueueAborted(self._inq.name)
+            self._turn.wait(0.1)
+
+    def hand_on(self, seq: int, frame: Frame | None) -> None:
+        with self._turn:
+            self._wait_turn(seq)
+            try:
+                if frame is not None:
+                    if self._ordered is not None:
+                        self._ordered(frame)
+                    if self._outq is not None:
+                        self._outq.put(frame)
+            finally:
+                self._next += 1
+                self._turn.notify_all()
+
+    def skip(self, seq: int) -> None:
+        """Give up ``seq``'s turn (its worker failed) so the others are not left waiting."""
+        with self._turn:
+            if self._next == seq:
+                self._next += 1
+                self._turn.notify_all()
+
+    def worker_done(self) -> None:
+        with self._turn:
+            self._alive -= 1
+            last = self._alive == 0
+        if last and self._outq is not None:
+            self._outq.close()

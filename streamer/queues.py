@@ -122,6 +122,10 @@ class FrameQueue(Generic[T]):
             self._items.clear()
             self._cond.notify_all()
 
+    @property
+    def aborted(self) -> bool:
+        return self._aborted
+
     def __len__(self) -> int:
         with self._cond:
             return len(self._items)

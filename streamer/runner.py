@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,7 @@ class RunSummary:
     interrupted: bool = False
     dropped: int = 0
     startup: float = 0.0
+    detect_workers: int = 1
 
     @property
     def fps(self) -> float:
@@ -60,7 +62,8 @@ class RunSummary:
         if self.jsonl is not None:
             lines.append(f"  detections: {self.jsonl}")
         if self.provider is not None:
-            lines.append(f"  detector: {self.provider.provider} ({self.provider.reason}), ran on {self.detector_runs} frames")
+            lines.append(f"  detector: {self.provider.provider} ({self.provider.reason}), ran on {self.detector_runs} frames"
+                         f" with {self.detect_workers} worker{'s' if self.detect_workers > 1 else ''}")
         lines.append("  per stage (ms/frame wall, cpu): " + ", ".join(
             f"{s.name} {s.ms_per_frame:.1f}/{s.cpu_ms_per_frame:.1f}" for s in self.stages if s.frames))
         if self.per_class:
@@ -106,12 +109,8 @@ class Runner:
         self.source = FileSource(settings.source, max_frames=settings.max_frames, duration=settings.duration)
         self.info = self.source.open()
         try:
-            self.detector = detector
-            if self.detector is None and settings.detect:
-                self.detector = Detector(
-                    settings.model, device=settings.device, conf=settings.conf, iou=settings.iou,
-                    classes=settings.classes, threads=settings.threads,
-                )
+            self.detectors = [detector] if detector is not None else (self._detectors() if settings.detect else [])
+            self.detector = self.detectors[0] if self.detectors else None
             self.chain = KernelChain(settings.kernels)
             self.video_path, self.jsonl_path = settings.outputs_for(settings.source)
             self.expected_frames = _expected_frames(self.info, settings)
@@ -124,6 +123,27 @@ class Runner:
         self._detect_stage: DetectStage | None = None
         self.pipeline = self._build()
         self.startup = time.perf_counter() - t0
+
+    def _detectors(self) -> list[Detector]:
+        """One detector per worker.
+
+        On a CPU, two single-threaded sessions on successive frames get more frames
+        through than one session with two threads (a small model parallelises poorly
+        inside one inference); a GPU session wants a single feeder.
+        """
+        s = self.settings
+        cores = os.cpu_count() or 1
+
+        def make(threads: int) -> Detector:
+            return Detector(s.model, device=s.device, conf=s.conf, iou=s.iou, classes=s.classes, threads=threads)
+
+        first = make(s.threads or 1)
+        on_cpu = first.provider.provider == "CPUExecutionProvider"
+        workers = s.detect_workers or (min(2, cores) if on_cpu else 1)
+        threads = s.threads or max(1, cores // workers)
+        if threads != (s.threads or 1):
+            first = make(threads)
+        return [first, *(make(threads) for _ in range(workers - 1))]
 
     def _open_video(self, frame: Frame) -> VideoFileSink:
         assert self.video_path is not None
@@ -141,7 +161,7 @@ class Runner:
         if self.chain:
             stages.append(KernelStage(self.chain))
         if self.detector is not None:
-            self._detect_stage = DetectStage(self.detector, every=s.detect_every)
+            self._detect_stage = DetectStage(self.detectors, every=s.detect_every)
             stages.append(self._detect_stage)
         annotators: list[Annotator] = []
         if self.chain.edges is not None and self.chain.edges.overlay:
@@ -205,4 +225,5 @@ class Runner:
             interrupted=self._interrupted.is_set(),
             dropped=stats.dropped,
             startup=self.startup,
+            detect_workers=len(self.detectors),
         )
