@@ -64,8 +64,9 @@ class RunSummary:
         if self.provider is not None:
             lines.append(f"  detector: {self.provider.provider} ({self.provider.reason}), ran on {self.detector_runs} frames"
                          f" with {self.detect_workers} worker{'s' if self.detect_workers > 1 else ''}")
-        lines.append("  per stage (ms/frame wall, cpu): " + ", ".join(
-            f"{s.name} {s.ms_per_frame:.1f}/{s.cpu_ms_per_frame:.1f}" for s in self.stages if s.frames))
+        lines.append("  per stage (ms/frame wall/cpu, summed over a stage's workers): " + ", ".join(
+            f"{s.name} {s.ms_per_frame:.1f}/{s.cpu_ms_per_frame:.1f}" + (f" ({s.workers} workers)" if s.workers > 1 else "")
+            for s in self.stages if s.frames))
         if self.per_class:
             top = sorted(self.per_class.items(), key=lambda kv: (-kv[1], kv[0]))
             lines.append("  detections: " + ", ".join(f"{k} {v}" for k, v in top))
