@@ -50,8 +50,8 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("source", required=False)
-@click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML file with the same settings (options given here override it).")
+@click.argument("sources", nargs=-1)
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML file with the same settings, and named cameras (options given here override it).")
 @click.option("--model", type=click.Path(path_type=Path), help="ONNX detector (default: the bundled NanoDet-g).")
 @click.option("--conf", type=click.FloatRange(0, 1), help="Minimum detection score [0.35].")
 @click.option("--iou", type=click.FloatRange(0, 1), help="IoU threshold of class-aware NMS [0.45].")
@@ -62,67 +62,126 @@ def main() -> None:
 @click.option("--threads", type=click.IntRange(1, 64), help="ONNX Runtime threads per detector [cores / workers].")
 @click.option("--detect-workers", type=click.IntRange(1, 16), help="Detectors on successive frames in parallel [2 on a multi-core CPU, 1 on a GPU].")
 @click.option("--kernels", help='Image steps, e.g. "denoise=gaussian:ksize=5,white_balance=grayworld,gamma=0.8,edges=sobel".')
-@click.option("--out", type=click.Path(path_type=Path), help="Annotated video [SOURCE stem + .annotated.mp4].")
-@click.option("--jsonl", type=click.Path(path_type=Path), help="Detections file [SOURCE stem + .detections.jsonl].")
+@click.option("--out", type=click.Path(path_type=Path), help="Annotated video [beside a file: STEM.annotated.mp4].")
+@click.option("--out-dir", type=click.Path(path_type=Path), help="Folder for the outputs of live or several sources [current folder].")
+@click.option("--jsonl", type=click.Path(path_type=Path), help="Detections file [STEM.detections.jsonl].")
 @click.option("--no-video", is_flag=True, default=None, help="Write only the JSONL.")
 @click.option("--hud/--no-hud", default=None, help="Frame index, fps and latency in the corner [on].")
 @click.option("--crf", type=click.IntRange(0, 51), help="x264 quality, lower is better [23].")
 @click.option("--preset", help="x264 preset [superfast]; veryfast makes ~45% smaller files for ~35% more encoder CPU.")
 @click.option("--max-frames", type=click.IntRange(min=1), help="Stop after N frames.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Stop after this many seconds of video.")
+@click.option("--realtime", is_flag=True, default=None, help="Play a file at its own pace, as if it were a live camera.")
+@click.option("--max-latency", help="Live latency budget, e.g. 150ms: older frames are dropped (and counted).")
+@click.option("--transport", type=click.Choice(["tcp", "udp"]), help="RTSP transport [tcp].")
+@click.option("--open-timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds a connection attempt may take [10].")
+@click.option("--stall-timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds without a frame before reconnecting [5].")
+@click.option("--retries", type=click.IntRange(min=0), help="Failed connection attempts in a row before giving up [for ever].")
+@click.option("--video-size", help="Webcam picture size, e.g. 1280x720 (V4L2).")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), help="Webcam frame rate (V4L2).")
+@click.option("--pixel-format", help="Webcam pixel format, e.g. mjpeg or yuyv422 (V4L2).")
+@click.option("--input-format", help="Force an FFmpeg demuxer, e.g. mpjpeg for MJPEG over HTTP.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [on].")
 @click.option("--quiet", "-q", is_flag=True, default=None, help="Print only errors.")
 @_guard
-def run(source: str | None, config_file: Path | None, no_detect: bool | None, **options: Any) -> None:
-    """Process SOURCE: kernels, detector, annotated H.264 video and per-frame JSONL."""
+def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | None, **options: Any) -> None:
+    """Process SOURCES (files, rtsp:// or http(s):// URLs, /dev/videoN): kernels, detector,
+    annotated H.264 video and per-frame JSONL. Several sources run at once, each with its
+    own outputs."""
     from streamer.config import load_config, settings_from
-    from streamer.runner import Runner
+    from streamer.multirun import MultiRunner
+    from streamer.sources.urls import mask_credentials
 
     overrides = {k: v for k, v in options.items() if v is not None}
     if no_detect:
         overrides["detect"] = False
-    if source is not None:
-        overrides["source"] = source
+    if len(sources) == 1:
+        overrides["source"] = sources[0]
     settings = load_config(config_file, overrides) if config_file else settings_from(overrides)
-    if settings.source is None:
+    if len(sources) > 1:
+        if settings.out is not None or settings.jsonl is not None:
+            raise click.UsageError("--out and --jsonl name one file: with several sources use --out-dir")
+        if settings.cameras:
+            raise click.UsageError("give sources either on the command line or as cameras in --config, not both")
+        cameras = [settings.model_copy(update={"source": src, "name": None}) for src in sources]
+    elif settings.cameras and len(sources) == 0:
+        cameras = settings.per_camera()
+    else:
+        cameras = [settings]
+    if any(c.source is None for c in cameras):
         raise click.UsageError("missing SOURCE (give it as an argument or as 'source' in --config)")
-    logging.basicConfig(level=logging.WARNING if settings.quiet else logging.INFO, format="%(message)s")
+    _unique_names(cameras)
+    quiet = all(c.quiet for c in cameras)
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
 
-    runner = Runner(settings)
-    if not settings.quiet:
-        click.echo(f"{settings.source}: {runner.info.video.width}x{runner.info.video.height}; {runner.describe()}", err=True)  # type: ignore[union-attr]
+    multi = MultiRunner(cameras)
+    if not quiet:
+        for r in multi.runners:
+            click.echo(r.describe(), err=True)
     interrupted: list[int] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         interrupted.append(signum)
         if len(interrupted) == 1:
             click.echo(f"\nstreamer: {signal.Signals(signum).name}: finishing the frames in flight (again to stop at once)", err=True)
-            runner.stop()
+            multi.stop()
         else:
-            runner.abort()
+            multi.abort()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    bar = None
-    if settings.progress and not settings.quiet:
+    bars: dict[str, Any] = {}
+    if not quiet and all(c.progress for c in cameras):
         from tqdm import tqdm
 
-        bar = tqdm(total=runner.expected_frames, unit="frame", dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
+        for i, r in enumerate(multi.runners):
+            bars[r.name] = tqdm(total=r.expected_frames, unit="frame", dynamic_ncols=True, file=sys.stderr,
+                                smoothing=0.1, position=i, desc=r.name if len(multi.runners) > 1 else None)
 
-    def on_tick(stats: Any) -> None:
-        if bar is not None:
-            bar.update(stats.frames_out - bar.n)
+    def on_tick(runner: Any, stats: Any) -> None:
+        bar = bars.get(runner.name)
+        if bar is None:
+            return
+        bar.update(stats.frames_out - bar.n)
+        if runner.live or runner.settings.realtime:
+            f = runner.live_figures(stats)
+            bar.set_postfix_str(f"{f['state'] or 'file'} in {f['fps_in']:.1f} fps, dropped {f['dropped']}, "
+                                f"age p50 {f['age_ms_p50']} p95 {f['age_ms_p95']} ms", refresh=False)
 
     try:
-        summary = runner.run(on_tick)
+        results = multi.run(on_tick)
     finally:
-        if bar is not None:
+        for bar in bars.values():
             bar.close()
         for s, h in previous.items():
             signal.signal(s, h)
-    if not settings.quiet:
-        click.echo(summary.format(), err=True)
+    failed = [r for r in results if r.error is not None]
+    if not quiet:
+        for r in results:
+            if r.summary is not None:
+                click.echo((f"[{r.name}] " if len(results) > 1 else "") + r.summary.format(), err=True)
+    if len(results) == 1 and failed:
+        raise failed[0].error  # type: ignore[misc]
+    for r in failed:
+        click.echo(f"streamer: error: {mask_credentials(str(r.error))}", err=True)
     if interrupted:
         sys.exit(EXIT_INTERRUPTED)
+    if failed:
+        sys.exit(EXIT_ERROR)
+
+
+def _unique_names(cameras: list[Any]) -> None:
+    """Give cameras without a name one derived from the source, unique in this run."""
+    from streamer.sources.urls import is_live, source_name
+
+    seen: set[str] = set()
+    for i, cam in enumerate(cameras):
+        base = cam.name or (source_name(cam.source) if is_live(cam.source) else Path(cam.source).stem)
+        name, n = base, 2
+        while name in seen:
+            name, n = f"{base}-{n}", n + 1
+        seen.add(name)
+        if cam.name != name and (len(cameras) > 1 or cam.name is not None):
+            cameras[i] = cam.model_copy(update={"name": name})
 
 
 @main.command()

@@ -13,6 +13,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from streamer.errors import ConfigError
 from streamer.kernel_chain import KernelStep, parse_kernels
+from streamer.sources.urls import is_live, source_name
+
+
+def parse_seconds(text: str) -> float:
+    """``"150ms"``, ``"0.2s"``, ``"2"`` (seconds) -> seconds."""
+    t = text.strip().lower()
+    try:
+        if t.endswith("ms"):
+            return float(t[:-2]) / 1000.0
+        if t.endswith("s"):
+            return float(t[:-1])
+        return float(t)
+    except ValueError:
+        raise ValueError(f"expected a duration such as 150ms or 0.5s, got {text!r}") from None
 
 Device = Literal["auto", "cpu", "cuda", "tensorrt"]
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -49,6 +63,27 @@ class RunSettings(BaseModel):
     queue_size: int = Field(4, ge=1, le=256)
     progress: bool = True
     quiet: bool = False
+    # -- live sources ---------------------------------------------------------------
+    name: str | None = Field(None, description="camera name for outputs and logs (default: from the source)")
+    out_dir: Path | None = Field(None, description="folder for outputs of live or several sources (default: current folder)")
+    transport: Literal["tcp", "udp"] = "tcp"
+    open_timeout: float = Field(10.0, gt=0.0, le=600.0)
+    stall_timeout: float = Field(5.0, gt=0.0, le=600.0, description="no frame for this long -> reconnect")
+    retries: int | None = Field(None, ge=0, description="failed attempts in a row before giving up (default: for ever)")
+    max_latency: float | None = Field(None, gt=0.0, description="latency budget in seconds: older frames are dropped")
+    realtime: bool = Field(False, description="play a file at its own pace, as if live")
+    input_format: str | None = Field(None, description="force an FFmpeg demuxer (e.g. mpjpeg, v4l2)")
+    video_size: str | None = Field(None, pattern=r"^\d+x\d+$", description="webcam size, e.g. 1280x720")
+    fps: float | None = Field(None, gt=0.0, description="webcam frame rate")
+    pixel_format: str | None = Field(None, description="webcam pixel format (V4L2 input_format, e.g. mjpeg, yuyv422)")
+    stats_interval: float = Field(10.0, gt=0.0, description="seconds between stats records in the JSONL (live)")
+    cameras: dict[str, dict[str, Any]] | None = Field(
+        None, description="named cameras: per-camera settings over the top-level ones")
+
+    @field_validator("max_latency", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> Any:
+        return parse_seconds(v) if isinstance(v, str) else v
 
     @field_validator("classes", mode="before")
     @classmethod
@@ -77,13 +112,48 @@ class RunSettings(BaseModel):
     def outputs_for(self, source: str) -> tuple[Path | None, Path]:
         """(video path or None, jsonl path).
 
-        By default both go beside the source (``clip.annotated.mp4``,
-        ``clip.detections.jsonl``); with ``out`` set, the JSONL goes beside ``out``.
+        A file's outputs go beside it (``clip.annotated.mp4``, ``clip.detections.jsonl``);
+        a live source's, and any source's with ``out_dir``, into that folder (default:
+        the current one), named after the camera; with ``out`` set, the JSONL goes
+        beside ``out``.
         """
-        src = Path(source)
-        folder = self.out.parent if self.out is not None else src.parent
-        video = None if self.no_video else (self.out or folder / f"{src.stem}.annotated.mp4")
-        return video, self.jsonl or folder / f"{src.stem}.detections.jsonl"
+        live = is_live(source)
+        stem = self.name or (source_name(source) if live else Path(source).stem)
+        if self.out is not None:
+            folder = self.out.parent
+        elif self.out_dir is not None:
+            folder = self.out_dir
+        else:
+            folder = Path(".") if live else Path(source).parent
+        video = None if self.no_video else (self.out or folder / f"{stem}.annotated.mp4")
+        return video, self.jsonl or folder / f"{stem}.detections.jsonl"
+
+    def device_options(self) -> dict[str, str]:
+        """FFmpeg options for a V4L2 webcam."""
+        opts = {"video_size": self.video_size, "framerate": None if self.fps is None else f"{self.fps:g}",
+                "input_format": self.pixel_format}
+        return {k: v for k, v in opts.items() if v is not None}
+
+    def per_camera(self) -> list[RunSettings]:
+        """One settings object per camera: ``cameras`` entries over the top-level values."""
+        if not self.cameras:
+            return [self]
+        base = self.model_dump(exclude={"cameras"}, exclude_unset=True)
+        base.pop("source", None)
+        out = []
+        for name, overrides in self.cameras.items():
+            if not isinstance(overrides, dict):
+                raise ConfigError(f"cameras.{name}: expected a mapping of settings, got {type(overrides).__name__}")
+            if "cameras" in overrides:
+                raise ConfigError(f"cameras.{name}: cameras cannot be nested")
+            merged = {**base, "name": name, **overrides}
+            try:
+                out.append(RunSettings(**merged))
+            except ValidationError as exc:
+                raise ConfigError(_format_errors(exc, origin="config", prefix=f"cameras.{name}.")) from None
+            if out[-1].source is None:
+                raise ConfigError(f"cameras.{name}: no source")
+        return out
 
 
 def _loc_text(loc: tuple[Any, ...]) -> str:
@@ -109,12 +179,13 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-def _format_errors(exc: ValidationError, *, origin: str, root: yaml.Node | None = None) -> str:
+def _format_errors(exc: ValidationError, *, origin: str, root: yaml.Node | None = None, prefix: str = "") -> str:
     msgs = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in {"function-after", "function-before"}))
-        key = _loc_text(loc[:1] + tuple(p for p in loc[1:] if isinstance(p, int))) if loc else "?"
-        line = _line_of(root, loc[:1]) if root is not None else None
+        key = prefix + (_loc_text(loc[:1] + tuple(p for p in loc[1:] if isinstance(p, int))) if loc else "?")
+        path = tuple(prefix.strip(".").split(".")) + loc[:1] if prefix else loc[:1]
+        line = _line_of(root, path) if root is not None else None
         where = f"{origin}:{line}" if line else origin
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
@@ -162,6 +233,17 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
         raise ConfigError(f"{p}: the config must be a mapping of settings, got {type(data).__name__}")
     merged = {**data, **(overrides or {})}
     try:
-        return RunSettings(**merged)
+        settings = RunSettings(**merged)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, origin=str(p), root=root)) from None
+    if settings.cameras:
+        # Validate each camera now, so its errors name the file and line too.
+        base = {k: v for k, v in merged.items() if k not in {"cameras", "source"}}
+        for name, cam in settings.cameras.items():
+            if not isinstance(cam, dict):
+                raise ConfigError(f"{p}:{_line_of(root, ('cameras', name))}: cameras.{name}: expected a mapping of settings")
+            try:
+                RunSettings(**{**base, "name": name, **cam})
+            except ValidationError as exc:
+                raise ConfigError(_format_errors(exc, origin=str(p), root=root, prefix=f"cameras.{name}.")) from None
+    return settings

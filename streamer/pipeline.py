@@ -58,6 +58,7 @@ class StageStats:
     wall: float = 0.0
     cpu: float = 0.0
     workers: int = 1
+    stale: int = 0
 
     @property
     def ms_per_frame(self) -> float:
@@ -83,7 +84,8 @@ class PipelineStats:
 
     @property
     def dropped(self) -> int:
-        return sum(d for _, d, _ in self.queues)
+        """Frames dropped anywhere: by full queues (newest wins) and as too old."""
+        return sum(d for _, d, _ in self.queues) + sum(s.stale for s in self.stages)
 
 
 class Pipeline:
@@ -102,6 +104,15 @@ class Pipeline:
         Capacity of each queue: a few frames absorb jitter without adding latency.
     name : str
         Prefix of the thread names, so several pipelines in one process are told apart.
+    max_age : float, optional
+        Latency budget in seconds (live sources): a frame older than this (since
+        capture) when a stage is about to take it is dropped and counted, except by the
+        last stage, so late frames are never processed late.
+    on_stop : callable, optional
+        Called by :meth:`stop` so the source can end promptly (e.g. ``LiveSource.stop``).
+    detach_source : bool
+        On :meth:`stop`, close the first queue from the consumer side and do not wait for
+        the source thread: a live source blocked in a connect must not hold up shutdown.
     """
 
     def __init__(
@@ -112,6 +123,9 @@ class Pipeline:
         policy: Policy = Policy.BLOCK,
         queue_size: int = 4,
         name: str = "streamer",
+        max_age: float | None = None,
+        on_stop: Callable[[], None] | None = None,
+        detach_source: bool = False,
     ) -> None:
         if not stages:
             raise ValueError("a pipeline needs at least one stage")
@@ -129,6 +143,9 @@ class Pipeline:
         self._error: tuple[str, BaseException] | None = None
         self._started_at = 0.0
         self._ended_at: float | None = None
+        self.max_age = max_age
+        self._on_stop = on_stop
+        self._detach_source = detach_source
 
     # -- control -------------------------------------------------------------------------
     def start(self) -> None:
@@ -160,6 +177,10 @@ class Pipeline:
     def stop(self) -> None:
         """Stop reading the source; what is already queued is still processed and written."""
         self._stop.set()
+        if self._on_stop is not None:
+            self._on_stop()
+        if self._detach_source:
+            self._queues[0].close()
 
     def abort(self) -> None:
         """Stop at once: queued frames are discarded, every stage still finishes (closes)."""
@@ -171,13 +192,18 @@ class Pipeline:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    def _awaited(self) -> list[threading.Thread]:
+        if self._detach_source and self.stopping:
+            return self._threads[1:]  # a detached source thread ends on its own
+        return self._threads
+
     def alive(self) -> bool:
-        return any(t.is_alive() for t in self._threads)
+        return any(t.is_alive() for t in self._awaited())
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait up to ``timeout`` seconds for every thread; True when all have ended."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        for t in self._threads:
+        for t in self._awaited():
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             t.join(remaining)
             if t.is_alive():
@@ -233,7 +259,7 @@ class Pipeline:
         return PipelineStats(
             elapsed=end - self._started_at if self._started_at else 0.0,
             frames_out=self._stats[-1].frames,
-            stages=[StageStats(s.name, s.frames, s.wall, s.cpu, s.workers) for s in self._stats],
+            stages=[StageStats(s.name, s.frames, s.wall, s.cpu, s.workers, s.stale) for s in self._stats],
             queues=[(q.name, q.dropped, q.high_water) for q in self._queues],
         )
 
@@ -260,7 +286,7 @@ class Pipeline:
                 stats.cpu += time.thread_time() - c0
                 stats.frames += 1
                 out.put(frame)
-        except QueueAborted:
+        except (QueueAborted, QueueClosed):
             pass
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the caller
             self._fail("decode", exc)
@@ -282,6 +308,9 @@ class Pipeline:
                     seq, frame = group.take()
                 except QueueClosed:
                     break
+                if group.too_old(frame, self.max_age):
+                    group.hand_on(seq, None)
+                    continue
                 w0, c0 = time.perf_counter(), time.thread_time()
                 try:
                     result = stage.process(frame)
@@ -340,6 +369,14 @@ class _WorkerGroup:
             seq = self._taken
             self._taken += 1
             return seq, frame
+
+    def too_old(self, frame: Frame, max_age: float | None) -> bool:
+        """Count and report a frame past the latency budget (never in the last stage)."""
+        if max_age is None or self._outq is None or time.monotonic() - frame.capture_time <= max_age:
+            return False
+        with self._stats_lock:
+            self._stats.stale += 1
+        return True
 
     def add_stats(self, wall: float, cpu: float) -> None:
         with self._stats_lock:

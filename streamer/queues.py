@@ -78,7 +78,9 @@ class FrameQueue(Generic[T]):
             if self._aborted:
                 raise QueueAborted(self.name)
             if self._closed:
-                raise RuntimeError(f"queue {self.name!r} is closed")
+                # The consumer side closed it (a live pipeline stopping without waiting
+                # for a source blocked in a connect): the producer should just end.
+                raise QueueClosed(self.name)
             self._items.append(item)
             self.put_count += 1
             self.high_water = max(self.high_water, len(self._items))

@@ -14,6 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from streamer import kernels
 from streamer.config import RunSettings
@@ -27,6 +30,8 @@ from streamer.queues import Policy
 from streamer.sinks.jsonl import JsonlSink
 from streamer.sinks.video import VideoFileSink
 from streamer.sources import FileSource, SourceInfo
+from streamer.sources.live import LiveSource, SourceEvent
+from streamer.sources.urls import is_live, mask_credentials, source_name, without_credentials
 from streamer.stages import DetectStage, KernelStage, OutputStage, OverlayStage
 
 log = logging.getLogger("streamer")
@@ -49,6 +54,8 @@ class RunSummary:
     dropped: int = 0
     startup: float = 0.0
     detect_workers: int = 1
+    reconnects: int = 0
+    live: dict[str, Any] | None = None
 
     @property
     def fps(self) -> float:
@@ -74,6 +81,10 @@ class RunSummary:
             lines.append("  detections: none")
         if self.dropped:
             lines.append(f"  dropped frames: {self.dropped}")
+        if self.live is not None:
+            lv = self.live
+            lines.append(f"  live: {lv['fps_in']:.1f} fps in, {lv['fps_out']:.1f} fps out, frame age p50 "
+                         f"{lv['age_ms_p50']} ms, p95 {lv['age_ms_p95']} ms, {self.reconnects} reconnects")
         return "\n".join(lines)
 
 
@@ -97,9 +108,12 @@ def _expected_frames(info: SourceInfo, settings: RunSettings) -> int | None:
 class Runner:
     """One run of the pipeline on one source.
 
-    Construction validates and opens everything (source, model, outputs) so that bad
-    input fails before any thread starts; :meth:`run` processes; :meth:`stop` (from a
-    signal handler or another thread) ends it cleanly, keeping what was written.
+    Construction validates and opens everything that can be checked up front (a file
+    source, the model, the outputs) so that bad input fails before any thread starts;
+    :meth:`run` processes; :meth:`stop` (from a signal handler or another thread) ends it
+    cleanly, keeping what was written. Live sources connect in the decode thread and
+    heal themselves (see :mod:`streamer.sources.live`); their frames flow newest-first
+    through queues that drop stale frames and count every drop.
     """
 
     def __init__(self, settings: RunSettings, *, detector: Detector | None = None) -> None:
@@ -107,14 +121,30 @@ class Runner:
             raise ConfigError("no source given")
         t0 = time.perf_counter()
         self.settings = settings
-        self.source = FileSource(settings.source, max_frames=settings.max_frames, duration=settings.duration)
-        self.info = self.source.open()
+        self.live = is_live(settings.source)
+        self.name = settings.name or (source_name(settings.source) if self.live else Path(settings.source).stem)
+        self.display = mask_credentials(settings.source)
+        self.events: list[SourceEvent] = []
+        self._jsonl: JsonlSink | None = None
+        self.source: FileSource | LiveSource
+        if self.live:
+            self.source = LiveSource(
+                settings.source, transport=settings.transport, open_timeout=settings.open_timeout,
+                stall_timeout=settings.stall_timeout, retries=settings.retries,
+                options=settings.device_options(), input_format=settings.input_format,
+                on_event=self._on_source_event, max_frames=settings.max_frames, duration=settings.duration,
+            )
+            self.info: SourceInfo | None = None
+        else:
+            self.source = FileSource(settings.source, max_frames=settings.max_frames,
+                                     duration=settings.duration, realtime=settings.realtime)
+            self.info = self.source.open()
         try:
             self.detectors = [detector] if detector is not None else (self._detectors() if settings.detect else [])
             self.detector = self.detectors[0] if self.detectors else None
             self.chain = KernelChain(settings.kernels)
             self.video_path, self.jsonl_path = settings.outputs_for(settings.source)
-            self.expected_frames = _expected_frames(self.info, settings)
+            self.expected_frames = _expected_frames(self.info, settings) if self.info is not None else settings.max_frames
             self.compile_seconds = kernels.warmup()
             self._jsonl = JsonlSink(self.jsonl_path, self.detector.labels if self.detector else [])
         except BaseException:
@@ -122,8 +152,15 @@ class Runner:
             raise
         self._interrupted = threading.Event()
         self._detect_stage: DetectStage | None = None
+        self._output: OutputStage | None = None
+        self._last_stats_record = time.monotonic()
         self.pipeline = self._build()
         self.startup = time.perf_counter() - t0
+
+    def _on_source_event(self, event: SourceEvent) -> None:
+        self.events.append(event)
+        if self._jsonl is not None:
+            self._jsonl.write_record(event.to_record())
 
     def _detectors(self) -> list[Detector]:
         """One detector per worker.
@@ -149,11 +186,13 @@ class Runner:
     def _open_video(self, frame: Frame) -> VideoFileSink:
         assert self.video_path is not None
         v = self.source.video_stream
-        rate = v.average_rate or v.guessed_rate if v is not None else None
+        rate = (v.average_rate or v.guessed_rate) if v is not None else None
         return VideoFileSink(
             self.video_path, width=frame.width, height=frame.height, time_base=frame.time_base,
             rate=Fraction(rate) if rate else None, audio=self.source.audio_stream,
             crf=self.settings.crf, preset=self.settings.preset,
+            # Live output is watched as it is made: no B-frame or look-ahead delay.
+            tune="zerolatency" if self.live or self.settings.realtime else None,
         )
 
     def _build(self) -> Pipeline:
@@ -175,12 +214,24 @@ class Runner:
             annotators.append(HudAnnotator())
         if annotators and self.video_path is not None:
             stages.append(OverlayStage(Overlay(annotators)))
-        stages.append(OutputStage(open_video=self._open_video if self.video_path is not None else None, jsonl=self._jsonl))
-        return Pipeline(self.source.frames, stages, policy=Policy.BLOCK, queue_size=s.queue_size)
+        self._output = OutputStage(open_video=self._open_video if self.video_path is not None else None, jsonl=self._jsonl)
+        stages.append(self._output)
+        live = self.live or s.realtime
+        return Pipeline(
+            self.source.frames, stages,
+            policy=Policy.LATEST if live else Policy.BLOCK,
+            # Live: short queues keep latency low; files: a few frames absorb jitter.
+            queue_size=min(s.queue_size, 2) if live else s.queue_size,
+            name=self.name, max_age=s.max_latency if live else None,
+            on_stop=self.source.stop if isinstance(self.source, LiveSource) else None,
+            detach_source=self.live,
+        )
 
     def describe(self) -> str:
         """One line on what will run."""
-        parts = [f"kernels: {format_kernels(self.chain.steps)}"]
+        parts = [self.display if self.info is None or self.info.video is None
+                 else f"{self.display}: {self.info.video.width}x{self.info.video.height}"]
+        parts.append(f"kernels: {format_kernels(self.chain.steps)}")
         if self.detector is not None:
             parts.append(f"model: {self.detector.card.name} ({self.detector.card.family})")
             parts.append(f"device: {self.detector.provider.provider} ({self.detector.provider.reason})")
@@ -196,16 +247,47 @@ class Runner:
         self._interrupted.set()
         self.pipeline.abort()
 
+    def live_figures(self, stats: PipelineStats) -> dict[str, Any]:
+        """fps in and out, drops per queue and stage, frame age p50/p95 (for the terminal and JSONL)."""
+        src = stats.stages[0]
+        ages = self._output.ages_ms() if self._output is not None else []
+        return {
+            "event": "stats",
+            "source": without_credentials(self.settings.source or ""),
+            "elapsed": round(stats.elapsed, 3),
+            "frames_in": src.frames,
+            "frames_out": stats.frames_out,
+            "fps_in": round(src.frames / stats.elapsed, 2) if stats.elapsed > 0 else 0.0,
+            "fps_out": round(stats.fps, 2),
+            "dropped": stats.dropped,
+            "dropped_by_queue": {name: d for name, d, _ in stats.queues if d},
+            "dropped_stale_by_stage": {st.name: st.stale for st in stats.stages if st.stale},
+            "age_ms_p50": round(float(np.percentile(ages, 50)), 1) if ages else None,
+            "age_ms_p95": round(float(np.percentile(ages, 95)), 1) if ages else None,
+            "reconnects": getattr(self.source, "reconnects", 0),
+            "state": getattr(self.source, "state", None) and self.source.state.value,  # type: ignore[union-attr]
+        }
+
+    def _tick(self, stats: PipelineStats, on_tick: Callable[[PipelineStats], None] | None) -> None:
+        if self.live or self.settings.realtime:
+            now = time.monotonic()
+            if now - self._last_stats_record >= self.settings.stats_interval and self._jsonl is not None:
+                self._last_stats_record = now
+                self._jsonl.write_record(self.live_figures(stats))
+        if on_tick is not None:
+            on_tick(stats)
+
     def run(self, on_tick: Callable[[PipelineStats], None] | None = None) -> RunSummary:
         """Process the source to its end (or until stopped) and summarise.
 
         Raises
         ------
         PipelineError
-            A stage failed; outputs were closed first, keeping every frame written.
+            A stage failed, or a live source gave up; outputs were closed first, keeping
+            every frame written.
         """
         try:
-            stats = self.pipeline.run(on_tick)
+            stats = self.pipeline.run(lambda st: self._tick(st, on_tick))
         finally:
             self.source.close()
         labels = self.detector.labels if self.detector is not None else []
@@ -214,7 +296,7 @@ class Runner:
             for cid, n in self._detect_stage.per_class.items():
                 per_class[labels[cid] if 0 <= cid < len(labels) else f"class_{cid}"] = n
         return RunSummary(
-            source=self.settings.source or "",
+            source=self.display,
             video=self.video_path,
             jsonl=self.jsonl_path,
             frames=stats.frames_out,
@@ -227,4 +309,6 @@ class Runner:
             dropped=stats.dropped,
             startup=self.startup,
             detect_workers=len(self.detectors),
+            reconnects=getattr(self.source, "reconnects", 0),
+            live=self.live_figures(stats) if self.live or self.settings.realtime else None,
         )

@@ -7,10 +7,13 @@ stage's own thread, ``process`` takes a frame and hands it on.
 from __future__ import annotations
 
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 
+import cv2
 import numba
+import numpy as np
 
 from streamer.detection import Detections, Detector
 from streamer.frames import Frame
@@ -137,28 +140,47 @@ class OutputStage:
         *,
         open_video: Callable[[Frame], VideoFileSink] | None,
         jsonl: JsonlSink | None,
-        on_frame: Callable[[Frame], None] | None = None,
+        age_window: int = 600,
     ) -> None:
         self._open_video = open_video
         self.video: VideoFileSink | None = None
         self.jsonl = jsonl
-        self._on_frame = on_frame
         self.last_index = -1
+        self._ages: deque[float] = deque(maxlen=age_window)
+        self._canvas: np.ndarray | None = None
 
     def start(self) -> None:
         pass
+
+    def _fit(self, image: np.ndarray, width: int, height: int) -> np.ndarray:
+        """Letterbox a frame whose size changed mid-stream into the output's size."""
+        if self._canvas is None or self._canvas.shape[:2] != (height, width):
+            self._canvas = np.zeros((height, width, 3), np.uint8)
+        self._canvas[:] = 0
+        h, w = image.shape[:2]
+        scale = min(width / w, height / h)
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        x, y = (width - nw) // 2, (height - nh) // 2
+        self._canvas[y:y + nh, x:x + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+        return self._canvas
 
     def process(self, frame: Frame) -> None:
         if self._open_video is not None:
             if self.video is None:
                 self.video = self._open_video(frame)
-            self.video.write(frame.image, frame.pts, frame.passthrough)
+            image = frame.image
+            if (frame.width, frame.height) != (self.video.width, self.video.height):
+                image = self._fit(image, self.video.width, self.video.height)
+            self.video.write(image, frame.pts, frame.passthrough)
         if self.jsonl is not None:
             self.jsonl.write(frame)
         self.last_index = frame.index
-        if self._on_frame is not None:
-            self._on_frame(frame)
+        self._ages.append(1000.0 * (time.monotonic() - frame.capture_time))
         return None
+
+    def ages_ms(self) -> list[float]:
+        """Capture-to-written age of the most recent frames, in milliseconds."""
+        return list(self._ages)
 
     def finish(self) -> None:
         errors: list[BaseException] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,9 @@ class JsonlSink:
         self._flush_every = flush_every
         self._last_flush = time.monotonic()
         self.lines = 0
+        # Frames come from the output stage, events from a source thread, stats from
+        # the caller: one lock keeps each line whole.
+        self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh: IO[str] | None = self.path.open("w", encoding="utf-8")
@@ -45,16 +49,19 @@ class JsonlSink:
 
     def write_record(self, record: dict[str, Any]) -> None:
         """Write any JSON-serialisable object as one line (events, summaries)."""
-        if self._fh is None:
-            raise SinkError(f"{self.path}: already closed")
-        self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self.lines += 1
-        now = time.monotonic()
-        if now - self._last_flush >= self._flush_every:
-            self._fh.flush()
-            self._last_flush = now
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        with self._lock:
+            if self._fh is None:
+                raise SinkError(f"{self.path}: already closed")
+            self._fh.write(line)
+            self.lines += 1
+            now = time.monotonic()
+            if now - self._last_flush >= self._flush_every:
+                self._fh.flush()
+                self._last_flush = now
 
     def close(self) -> None:
-        fh, self._fh = self._fh, None
+        with self._lock:
+            fh, self._fh = self._fh, None
         if fh is not None:
             fh.close()

@@ -36,6 +36,8 @@ class VideoFileSink:
         x264 preset; faster presets leave CPU time for the detector.
     threads : int
         Encoder threads (0 lets x264 choose).
+    tune : str, optional
+        x264 tune, e.g. ``zerolatency`` for live output (no frame look-ahead delay).
 
     Notes
     -----
@@ -53,8 +55,9 @@ class VideoFileSink:
         rate: Fraction | None = None,
         audio: av.AudioStream | None = None,
         crf: int = 23,
-        preset: str = "veryfast",
+        preset: str = "superfast",
         threads: int = 0,
+        tune: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.width, self.height = int(width), int(height)
@@ -81,7 +84,7 @@ class VideoFileSink:
             stream.time_base = self.time_base
             stream.codec_context.time_base = self.time_base
             stream.codec_context.thread_count = threads
-            stream.options = {"crf": str(crf), "preset": preset}
+            stream.options = {"crf": str(crf), "preset": preset, **({"tune": tune} if tune else {})}
             self._video = stream
             self._audio = self._container.add_stream_from_template(audio) if audio is not None else None
         except (av.error.FFmpegError, ValueError) as exc:

@@ -33,6 +33,9 @@ class FileSource:
         Demux the first audio stream too, so a sink can copy it through unchanged.
     threads : int
         Decoder threads; 0 lets FFmpeg choose.
+    realtime : bool
+        Hand frames on at the pace of their timestamps, as a camera would (to rehearse
+        live processing on a recording); ``capture_time`` is then the release time.
 
     Notes
     -----
@@ -49,6 +52,7 @@ class FileSource:
         duration: float | None = None,
         audio: bool = True,
         threads: int = 0,
+        realtime: bool = False,
     ) -> None:
         self.path = Path(path)
         self.uri = str(path)
@@ -56,6 +60,7 @@ class FileSource:
         self.duration = duration
         self._want_audio = audio
         self._threads = threads
+        self.realtime = realtime
         self._container: av.container.InputContainer | None = None
         self.info: SourceInfo | None = None
         self.video_stream: av.VideoStream | None = None
@@ -124,6 +129,7 @@ class FileSource:
         streams = [video] + ([self.audio_stream] if self.audio_stream is not None else [])
         pending: list[av.Packet] = []
         held: Frame | None = None
+        self._clock_start: float | None = None
         index = 0
         first_time: float | None = None
         done = False
@@ -151,7 +157,7 @@ class FileSource:
                     # Hold one frame back so that the audio demuxed before the next one
                     # is attached to the frame it belongs with.
                     if held is not None:
-                        yield held
+                        yield self._release(held, first_time)
                     frame.passthrough, pending = pending, []
                     held = frame
                     index += 1
@@ -163,9 +169,23 @@ class FileSource:
             if held is not None:
                 if not done:
                     held.passthrough.extend(pending)
-                yield held
+                yield self._release(held, first_time)
         finally:
             self.close()
+
+    def _release(self, frame: Frame, first_time: float | None) -> Frame:
+        """With ``realtime``, wait until the frame is due by its timestamp."""
+        if self.realtime:
+            now = time.monotonic()
+            if self._clock_start is None:
+                self._clock_start = now
+            t = frame.time
+            if t is not None and first_time is not None:
+                delay = self._clock_start + (t - first_time) - now
+                if delay > 0:
+                    time.sleep(delay)
+            frame.capture_time = time.monotonic()
+        return frame
 
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:
         try:
