@@ -42,6 +42,8 @@ class Frame:
         True when the detector ran on this very frame.
     timings : dict of str to float
         Seconds each stage spent on this frame.
+    wall_time : float or None
+        Epoch seconds at capture, for live sources (lets outputs be matched to real time).
     """
 
     index: int
@@ -54,6 +56,7 @@ class Frame:
     edges: np.ndarray | None = None
     detected: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    wall_time: float | None = None
 
     @property
     def time(self) -> float | None:

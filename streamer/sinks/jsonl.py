@@ -18,7 +18,9 @@ class JsonlSink:
 
     Each line: ``{"frame": int, "pts": int | null, "time": float | null,
     "detected": bool, "detections": [{"label", "class_id", "score", "box": [x1, y1, x2, y2]}]}``
-    with boxes in source-image pixels. Lines are flushed at least every ``flush_every``
+    with boxes in source-image pixels; live frames add ``wall_time`` (capture, epoch
+    seconds) and ``age_ms`` (capture to written). Other records (source state changes,
+    periodic stats) have an ``event`` key instead of ``frame``. Lines are flushed at least every ``flush_every``
     seconds so a crash loses little; :meth:`close` flushes the rest.
     """
 
@@ -45,6 +47,10 @@ class JsonlSink:
             "detected": frame.detected,
             "detections": frame.detections.to_records(self._labels) if frame.detections is not None else [],
         }
+        if frame.wall_time is not None:
+            # Live frames: when it was captured, and how long until it was written.
+            record["wall_time"] = round(frame.wall_time, 4)
+            record["age_ms"] = round(1000.0 * (time.monotonic() - frame.capture_time), 1)
         self.write_record(record)
 
     def write_record(self, record: dict[str, Any]) -> None:

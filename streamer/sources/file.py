@@ -185,6 +185,7 @@ class FileSource:
                 if delay > 0:
                     time.sleep(delay)
             frame.capture_time = time.monotonic()
+            frame.wall_time = time.time()
         return frame
 
     def _decode(self, packet: av.Packet) -> list[av.VideoFrame]:

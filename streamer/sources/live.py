@@ -279,6 +279,7 @@ class LiveSource:
                             time_base=LIVE_TIME_BASE,
                             capture_time=now,
                             image=decoded.to_ndarray(format="bgr24"),
+                            wall_time=time.time(),
                         )
                         index += 1
                         if self.max_frames is not None and index >= self.max_frames:
