@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit, prange
 
+from ._borders import fill_row
 from ._threading import run_bands, thread_count
 from ._validate import (
     describe,
@@ -72,11 +73,11 @@ def _preprocess_band(
         ry = oy - pad_y
         if ry < 0 or ry >= new_h:
             for c in range(3):
-                dst[c, oy, :] = fill[c]
+                fill_row(dst[c, oy], fill[c])
             continue
         for c in range(3):
-            dst[c, oy, :pad_x] = fill[c]
-            dst[c, oy, pad_x + new_w :] = fill[c]
+            fill_row(dst[c, oy, :pad_x], fill[c])
+            fill_row(dst[c, oy, pad_x + new_w :], fill[c])
         # float64 position until the fraction is taken: float32 would shift weights by
         # ~1e-4 at x ~ 1000 (cv2 is that exact too).
         fy = (ry + 0.5) * inv_scale[1] - 0.5

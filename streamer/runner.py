@@ -160,7 +160,7 @@ class Runner:
     def _on_source_event(self, event: SourceEvent) -> None:
         self.events.append(event)
         if self._jsonl is not None:
-            self._jsonl.write_record(event.to_record())
+            self._jsonl.write_record(event.to_record(), if_open=True)
 
     def _detectors(self) -> list[Detector]:
         """One detector per worker.
@@ -273,7 +273,7 @@ class Runner:
             now = time.monotonic()
             if now - self._last_stats_record >= self.settings.stats_interval and self._jsonl is not None:
                 self._last_stats_record = now
-                self._jsonl.write_record(self.live_figures(stats))
+                self._jsonl.write_record(self.live_figures(stats), if_open=True)
         if on_tick is not None:
             on_tick(stats)
 

@@ -327,15 +327,19 @@ def main(argv: list[str]) -> int:
     send_log = SendLog(args.send_log) if args.send_log else None
 
     if users:
-        # One auth object for the server: anonymous clients get the "anonymous" role, which only
-        # open mounts accept; each protected mount accepts only its own user's role.
+        # One auth object for the server: clients without (valid) credentials get the "anonymous"
+        # role, a valid user the role of its mount. Open mounts let every role construct media.
+        # A protected mount lets "anonymous" see it (ACCESS) but not play it (CONSTRUCT): the
+        # server then answers 401 with a Basic challenge, which is what makes FFmpeg send the
+        # credentials from the URL (it sends none unchallenged); without ACCESS it would answer
+        # 404, which hides the mount and looks like a wrong path.
         auth = GstRtspServer.RTSPAuth()
-        anon = GstRtspServer.RTSPToken.new_empty()
-        anon.get_structure().set_value(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "anonymous")
+        anon = GstRtspServer.RTSPToken()
+        anon.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "anonymous")
         auth.set_default_token(anon)
         for path, (name, password) in users.items():
-            token = GstRtspServer.RTSPToken.new_empty()
-            token.get_structure().set_value(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, f"user{path}")
+            token = GstRtspServer.RTSPToken()
+            token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, f"user{path}")
             auth.add_basic(GstRtspServer.RTSPAuth.make_basic(name, password), token)
         server.set_auth(auth)
 
@@ -343,11 +347,14 @@ def main(argv: list[str]) -> int:
     for path, units in mounts.items():
         factory = ClipFactory(path, units, registry, send_log)
         if users:
-            role = f"user{path}" if path in users else "anonymous"
-            perms = GstRtspServer.RTSPPermissions.new()
-            perms.add_role_empty(role)
-            perms.add_permission_for_role(role, GstRtspServer.RTSP_PERM_MEDIA_FACTORY_ACCESS, True)
-            perms.add_permission_for_role(role, GstRtspServer.RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, True)
+            perms = GstRtspServer.RTSPPermissions()
+            if path in users:
+                allowed = {f"user{path}": True, "anonymous": False}
+            else:
+                allowed = {role: True for role in ["anonymous", *(f"user{p}" for p in users)]}
+            for role, construct in allowed.items():
+                perms.add_permission_for_role(role, GstRtspServer.RTSP_PERM_MEDIA_FACTORY_ACCESS, True)
+                perms.add_permission_for_role(role, GstRtspServer.RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, construct)
             factory.set_permissions(perms)
         mount_points.add_factory(path, factory)
 

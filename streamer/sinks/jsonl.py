@@ -53,11 +53,17 @@ class JsonlSink:
             record["age_ms"] = round(1000.0 * (time.monotonic() - frame.capture_time), 1)
         self.write_record(record)
 
-    def write_record(self, record: dict[str, Any]) -> None:
-        """Write any JSON-serialisable object as one line (events, summaries)."""
+    def write_record(self, record: dict[str, Any], *, if_open: bool = False) -> None:
+        """Write any JSON-serialisable object as one line (events, summaries).
+
+        With ``if_open``, a closed file is not an error (an event from a live source
+        thread that outlived the run).
+        """
         line = json.dumps(record, separators=(",", ":")) + "\n"
         with self._lock:
             if self._fh is None:
+                if if_open:
+                    return
                 raise SinkError(f"{self.path}: already closed")
             self._fh.write(line)
             self.lines += 1

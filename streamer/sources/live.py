@@ -253,6 +253,7 @@ class LiveSource:
                         break
                     continue
                 lost = "the stream ended"
+                streaming = False
                 try:
                     stream = container.streams.video[0]
                     # Slice threads decode a frame in parallel without frame threading's
@@ -262,7 +263,6 @@ class LiveSource:
                     self.info = container_info(self.public_uri, container, None)
                     if not first:
                         self.reconnects += 1
-                    streaming = False
                     for decoded in container.decode(stream):
                         now = time.monotonic()
                         if not streaming:
@@ -288,7 +288,10 @@ class LiveSource:
                             return
                 except (av.error.ExitError, TimeoutError):
                     lost = f"no frame for {self.stall_timeout:g} s"
-                    self._event(LiveState.STALLED, lost, failures)
+                    if streaming:
+                        self._event(LiveState.STALLED, lost, failures)
+                    else:  # connected but nothing came: a failed connect, not a stall
+                        lost = f"connected, but {lost}"
                 except Exception as exc:  # noqa: BLE001 - classified below
                     permanent = _classify(exc)
                     if permanent is not None:

@@ -1,0 +1,230 @@
+"""Live sources against a real RTSP server on 127.0.0.1 (Debian's GStreamer RTSP server).
+
+Every test is bounded in time and stops what it started (the ``rtsp_server`` fixture stops
+its servers; runners are stopped in ``finally``).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from rtsp import car_camera_clip, car_camera_clip_small, free_port, rtsp_server  # noqa: F401 - fixtures
+from streamer.config import RunSettings
+from streamer.errors import PipelineError, SourceError
+from streamer.multirun import MultiRunner
+from streamer.runner import Runner, RunSummary
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def frames_of(path: Path) -> list[dict[str, Any]]:
+    return [r for r in records(path) if "frame" in r]
+
+
+def states_of(path: Path) -> list[str]:
+    return [r["state"] for r in records(path) if r.get("event") == "source"]
+
+
+def live_settings(url: str, tmp: Path, **extra: Any) -> RunSettings:
+    base: dict[str, Any] = dict(source=url, out_dir=tmp, progress=False, quiet=True, detect=False,
+                                open_timeout=8.0, stall_timeout=3.0, name="cam")
+    base.update(extra)
+    return RunSettings(**base)
+
+
+def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def running(runner: Runner) -> Iterator[dict[str, Any]]:
+    """Run in a thread; always stop and join (bounded) on exit. Yields a dict with the outcome."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["summary"] = runner.run()
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            outcome["error"] = exc
+
+    t = threading.Thread(target=target, name="test-runner", daemon=True)
+    t.start()
+    try:
+        yield outcome
+    finally:
+        runner.stop()
+        t.join(15)
+        assert not t.is_alive(), "runner did not stop within 15 s"
+
+
+def frames_out(runner: Runner) -> int:
+    return runner.pipeline.stats().frames_out
+
+
+def playable(path: Path) -> list[av.VideoFrame]:
+    with av.open(str(path)) as c:
+        return list(c.decode(video=0))
+
+
+def test_live_stream_end_to_end_with_detections(rtsp_server, car_camera_clip: Path, tmp_path: Path) -> None:  # noqa: F811
+    server = rtsp_server({"/cam": car_camera_clip})
+    runner = Runner(live_settings(server.url("/cam"), tmp_path, detect=True, max_frames=40))
+    summary: RunSummary = runner.run()
+    assert summary.frames > 0 and summary.detector_runs > 0
+    recs = frames_of(tmp_path / "cam.detections.jsonl")
+    assert len(recs) == summary.frames
+    assert all("wall_time" in r and r["age_ms"] >= 0 for r in recs)
+    assert [r["pts"] for r in recs] == sorted(r["pts"] for r in recs)
+    assert states_of(tmp_path / "cam.detections.jsonl")[:2] == ["connecting", "streaming"]
+    frames = playable(tmp_path / "cam.annotated.mp4")
+    assert len(frames) == summary.frames and (frames[0].width, frames[0].height) == (768, 432)
+    assert summary.live is not None and summary.live["age_ms_p50"] is not None
+
+
+def test_server_killed_and_restarted(rtsp_server, car_camera_clip: Path, tmp_path: Path) -> None:  # noqa: F811
+    server = rtsp_server({"/cam": car_camera_clip})
+    runner = Runner(live_settings(server.url("/cam"), tmp_path))
+    with running(runner) as outcome:
+        wait_for(lambda: frames_out(runner) >= 10, 20, "first frames")
+        server.kill()
+        wait_for(lambda: runner.source.state is not None and runner.source.state.value in {"stalled", "reconnecting"}, 15, "loss noticed")
+        before = frames_out(runner)
+        server.restart()
+        wait_for(lambda: frames_out(runner) >= before + 10, 30, "frames after the restart")
+    assert "error" not in outcome, outcome.get("error")
+    summary = outcome["summary"]
+    assert summary.reconnects >= 1
+    states = states_of(tmp_path / "cam.detections.jsonl")
+    assert states[:2] == ["connecting", "streaming"]
+    assert "reconnecting" in states and states.count("streaming") >= 2 and states[-1] == "stopped"
+    recs = frames_of(tmp_path / "cam.detections.jsonl")
+    gaps = [b["time"] - a["time"] for a, b in zip(recs, recs[1:])]
+    assert max(gaps) > 0.5  # the outage shows as a gap in time, not as lost ordering
+    assert len(playable(tmp_path / "cam.annotated.mp4")) == len(recs)
+
+
+def test_server_absent_at_start_then_appears(rtsp_server, car_camera_clip: Path, tmp_path: Path) -> None:  # noqa: F811
+    port = free_port()
+    runner = Runner(live_settings(f"rtsp://127.0.0.1:{port}/cam", tmp_path))
+    with running(runner) as outcome:
+        wait_for(lambda: runner.source.state is not None and runner.source.state.value == "reconnecting", 10, "retrying")
+        rtsp_server({"/cam": car_camera_clip}, port=port)
+        wait_for(lambda: frames_out(runner) >= 5, 40, "frames once the server is up")
+    assert "error" not in outcome
+    assert states_of(tmp_path / "cam.detections.jsonl")[:3] == ["connecting", "reconnecting", "streaming"]
+
+
+@pytest.mark.parametrize("case", ["wrong_path", "bad_credentials"])
+def test_errors_retrying_cannot_fix(rtsp_server, car_camera_clip: Path, tmp_path: Path, case: str) -> None:  # noqa: F811
+    server = rtsp_server({"/cam": car_camera_clip}, users={"/cam": ("viewer", "right-pass")})
+    url = server.url("/nope", "viewer", "right-pass") if case == "wrong_path" else server.url("/cam", "viewer", "wrong-pass")
+    runner = Runner(live_settings(url, tmp_path))
+    t0 = time.monotonic()
+    with pytest.raises(PipelineError) as info:
+        runner.run()
+    assert time.monotonic() - t0 < 20
+    cause = info.value.__cause__
+    assert isinstance(cause, SourceError)
+    message = str(cause)
+    assert ("not found (404)" if case == "wrong_path" else "unauthorized (401)") in message
+    assert "right-pass" not in message and "wrong-pass" not in message and "viewer:***@" in message
+    states = states_of(tmp_path / "cam.detections.jsonl")
+    assert states[-1] == "gave_up" and "reconnecting" not in states
+    assert "pass" not in (tmp_path / "cam.detections.jsonl").read_text()
+
+
+def test_stall_without_closing_is_detected_and_healed(rtsp_server, car_camera_clip: Path, tmp_path: Path) -> None:  # noqa: F811
+    server = rtsp_server({"/cam": car_camera_clip})
+    runner = Runner(live_settings(server.url("/cam"), tmp_path, stall_timeout=1.5))
+    with running(runner) as outcome:
+        wait_for(lambda: frames_out(runner) >= 5, 20, "first frames")
+        server.stall()
+        wait_for(lambda: runner.source.state is not None and runner.source.state.value != "streaming", 15, "stall noticed")
+        server.resume()
+        before = frames_out(runner)
+        wait_for(lambda: frames_out(runner) >= before + 5, 30, "frames after the stall")
+    assert "error" not in outcome
+    states = states_of(tmp_path / "cam.detections.jsonl")
+    assert "stalled" in states and states.count("streaming") >= 2
+
+
+def test_two_cameras_one_dies(rtsp_server, car_camera_clip: Path, tmp_path: Path) -> None:  # noqa: F811
+    good = rtsp_server({"/a": car_camera_clip})
+    bad = rtsp_server({"/b": car_camera_clip})
+    cams = [live_settings(good.url("/a"), tmp_path, name="good"),
+            live_settings(bad.url("/b"), tmp_path, name="bad", retries=1)]
+    multi = MultiRunner(cams)
+    good_runner = multi.runners[0]
+    results: list[Any] = []
+    t = threading.Thread(target=lambda: results.extend(multi.run()), daemon=True)
+    t.start()
+    try:
+        wait_for(lambda: frames_out(good_runner) >= 5 and frames_out(multi.runners[1]) >= 5, 30, "both streaming")
+        bad.kill()
+        wait_for(lambda: "bad" in multi.results, 30, "the dead camera to give up")
+        before = frames_out(good_runner)
+        wait_for(lambda: frames_out(good_runner) >= before + 10, 20, "the good camera to keep going")
+    finally:
+        multi.stop()
+        t.join(15)
+    assert not t.is_alive()
+    by_name = {r.name: r for r in results}
+    assert isinstance(by_name["bad"].error, SourceError) and "gave up" in str(by_name["bad"].error)
+    assert by_name["good"].error is None and by_name["good"].summary.frames >= 15
+    for name in ("good", "bad"):
+        assert len(playable(tmp_path / f"{name}.annotated.mp4")) == len(frames_of(tmp_path / f"{name}.detections.jsonl"))
+
+
+def test_resolution_change_mid_stream(rtsp_server, car_camera_clip: Path, car_camera_clip_small: Path, tmp_path: Path) -> None:  # noqa: F811
+    server = rtsp_server({"/switch": [car_camera_clip, car_camera_clip_small]})
+    runner = Runner(live_settings(server.url("/switch"), tmp_path, detect=True, detect_workers=1,
+                                  kernels="denoise=gaussian:ksize=3,edges=sobel"))
+    sizes: set[tuple[int, int]] = set()
+    with running(runner) as outcome:
+        # 6 s of 768x432, then 6 s of 384x216: wait until frames of the second size came out.
+        wait_for(lambda: frames_out(runner) >= 100, 40, "frames past the size change")
+    assert "error" not in outcome, outcome.get("error")
+    frames = playable(tmp_path / "cam.annotated.mp4")
+    sizes = {(f.width, f.height) for f in frames}
+    assert sizes == {(768, 432)}  # the output keeps its size; smaller frames are letterboxed
+    assert len(frames) == len(frames_of(tmp_path / "cam.detections.jsonl")) >= 100
+
+
+def test_ctrl_c_while_reconnecting_stops_fast(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens: the camera keeps reconnecting
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamer.cli", "run", f"rtsp://u:topsecret@127.0.0.1:{port}/cam", "--no-detect",
+         "--out-dir", str(tmp_path), "--no-progress", "--open-timeout", "30"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        jsonl = tmp_path / "127.0.0.1_{}_cam.detections.jsonl".format(port)
+        wait_for(lambda: jsonl.exists() and "reconnecting" in jsonl.read_text(), 30, "reconnecting")
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+        assert time.monotonic() - t0 < 3.0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "topsecret" not in err and "u:***@" in err
+    assert states_of(jsonl)[-1] == "stopped"
