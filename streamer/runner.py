@@ -220,8 +220,9 @@ class Runner:
         return Pipeline(
             self.source.frames, stages,
             policy=Policy.LATEST if live else Policy.BLOCK,
-            # Live: short queues keep latency low; files: a few frames absorb jitter.
-            queue_size=min(s.queue_size, 2) if live else s.queue_size,
+            # Live: one slot per link keeps latency low (the newest frame replaces a waiting
+            # one); files: a few frames absorb jitter.
+            queue_size=1 if live else s.queue_size,
             name=self.name, max_age=s.max_latency if live else None,
             on_stop=self.source.stop if isinstance(self.source, LiveSource) else None,
             detach_source=self.live,

@@ -64,12 +64,15 @@ def test_frames_arrive_at_real_pace_and_loop(rtsp_server, clip_2s: Path) -> None
     assert len(times) >= len(frames) - 1  # FFmpeg gives the very first frame no timestamp
     steps = np.diff(times)
     assert (steps > 0).all() and steps.max() < 2 * FRAME_S, f"steps {steps.min():.3f}..{steps.max():.3f}"
-    # Real-time pace: once the frames buffered while av.open probed are out, stream time and
-    # wall time advance together.
-    live = [(t, w) for t, w, _ in frames if t is not None and w > t0 + opened + 0.3]
-    assert len(live) > 10
-    ratio = (live[-1][0] - live[0][0]) / (live[-1][1] - live[0][1])
-    assert 0.85 < ratio < 1.15, f"stream time / wall time = {ratio:.2f}"
+    # Real-time pace: once the frames buffered while av.open probed are out, each frame arrives
+    # a constant time after its stream time (measured: ~0.09 s after it, counted from before
+    # av.open). Medians over the first and last third, so one late frame on a busy machine
+    # does not decide it; a server sending faster than real time drifts by seconds here.
+    lateness = [w - t for t, w, _ in frames if t is not None and w > t0 + opened + 0.3]
+    assert len(lateness) >= 24, f"{len(lateness)} frames after the probing burst"
+    third = len(lateness) // 3
+    drift = statistics.median(lateness[-third:]) - statistics.median(lateness[:third])
+    assert abs(drift) < 0.15, f"frames drift {drift:+.3f} s against the wall clock"
 
 
 def test_send_to_decode_latency(rtsp_server, clip_2s: Path, tmp_path: Path) -> None:
