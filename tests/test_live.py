@@ -228,3 +228,29 @@ def test_ctrl_c_while_reconnecting_stops_fast(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "topsecret" not in err and "u:***@" in err
     assert states_of(jsonl)[-1] == "stopped"
+
+
+@pytest.mark.slow
+def test_soak_ten_minutes_latency_and_memory_flat(rtsp_server, car_camera_clip: Path, tmp_path: Path) -> None:  # noqa: F811
+    """10 minutes live: frame age and resident memory at the end match the first minute."""
+    import psutil
+
+    server = rtsp_server({"/cam": car_camera_clip})
+    runner = Runner(live_settings(server.url("/cam"), tmp_path, detect=True, stats_interval=30.0))
+    proc = psutil.Process()
+    rss: list[tuple[float, float]] = []
+    with running(runner) as outcome:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 600:
+            time.sleep(5)
+            rss.append((time.monotonic() - t0, proc.memory_info().rss / 2**20))
+    assert "error" not in outcome
+    stats = [r for r in records(tmp_path / "cam.detections.jsonl") if r.get("event") == "stats"]
+    first = [s for s in stats if s["elapsed"] <= 90]
+    last = stats[-3:]
+    assert first and last
+    p95_first = max(s["age_ms_p95"] for s in first)
+    p95_last = max(s["age_ms_p95"] for s in last)
+    assert p95_last <= p95_first * 1.25 + 20, (p95_first, p95_last)
+    rss_minute = max(m for t, m in rss if 55 <= t <= 90)
+    assert rss[-1][1] - rss_minute < 30, rss
