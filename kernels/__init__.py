@@ -15,11 +15,18 @@ Calling
     least the caller's Numba thread count, N given in each docstring; keep one per
     stream and pass ``out=`` and ``scratch=`` to make a call allocate nothing.
 Borders
-    Filters use reflect-101 (``gfedcb|abcdefgh|gfedcba``), OpenCV's default; the
-    resize replicates edge pixels, as ``cv2.resize`` does.
+    Filters use reflect-101 (``gfedcb|abcdefgh|gfedcba``), OpenCV's default, except
+    where OpenCV's own equivalent does otherwise and the kernel follows it: the
+    median and Canny's gradients replicate edge pixels (cv2.medianBlur, cv2.Canny),
+    morphology ignores pixels outside the image (cv2's default), the resizes
+    replicate edge pixels (cv2.resize).  Each docstring states its border.
 Numerics
-    float32 arithmetic, rounded half up to uint8.  Each kernel states how far it is
-    from its OpenCV equivalent (exact, or within 1 level).
+    Integer or float32 arithmetic; each kernel states how far it is from its OpenCV
+    equivalent (exact, or within 1 level) and how it rounds.
+Streams
+    Stateful kernels are objects, one per stream: :class:`TemporalDenoiser`,
+    :class:`MotionDetector` (both reset themselves on a :class:`SceneCut`, a new
+    resolution or ``reset()``) and :class:`Clahe` (buffers only).
 Threading
     Each kernel splits its output rows into one band per Numba thread of the calling
     thread (``numba.set_num_threads``): with one thread the serial code runs and
@@ -31,17 +38,51 @@ Threading
 """
 
 from . import _threading  # noqa: F401  (selects the threading layer before any kernel runs)
-from ._color import color_adjust
-from ._edges import edge_overlay, sobel_edges
+from ._bilateral import bilateral_filter
+from ._canny import canny_edges
+from ._clahe import Clahe, clahe
+from ._color import balance_gains, color_adjust, color_lut
+from ._convert import bgr_to_gray, bgr_to_i420, bgr_to_yuv, gray_to_bgr, i420_to_bgr, yuv_to_bgr
+from ._edges import edge_overlay, scharr_edges, sobel_edges
+from ._fused import fused_filter
 from ._gaussian import gaussian_blur
+from ._labels import connected_boxes
+from ._median import median_blur
+from ._morphology import morphology
+from ._motion import MotionDetector, MotionResult
 from ._preprocess import preprocess
+from ._resize import resize
+from ._scene import SceneCut
+from ._temporal import TemporalDenoiser
 from ._warmup import warmup
 
 __all__ = [
+    "Clahe",
+    "MotionDetector",
+    "MotionResult",
+    "SceneCut",
+    "TemporalDenoiser",
+    "balance_gains",
+    "bgr_to_gray",
+    "bgr_to_i420",
+    "bgr_to_yuv",
+    "bilateral_filter",
+    "canny_edges",
+    "clahe",
     "color_adjust",
+    "color_lut",
+    "connected_boxes",
     "edge_overlay",
+    "fused_filter",
     "gaussian_blur",
+    "gray_to_bgr",
+    "i420_to_bgr",
+    "median_blur",
+    "morphology",
     "preprocess",
+    "resize",
+    "scharr_edges",
     "sobel_edges",
     "warmup",
+    "yuv_to_bgr",
 ]

@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._borders import fill_row
-from ._convert import gray_value
+from ._edges import gray_row
 from ._threading import launch_parallel, thread_count
 from ._validate import require_image, require_out, require_scratch
 
@@ -20,17 +20,10 @@ _TG22 = 13573
 def _gray_row(src: np.ndarray, y: int, channels: int, padded: np.ndarray) -> None:
     """Gray row ``y`` (clamped: cv2.Canny's Sobel replicates borders) into ``padded``
     (W + 2,) int16 with one replicated pixel on each side."""
-    row = src[min(max(y, 0), src.shape[0] - 1)]
+    gray_row(src[min(max(y, 0), src.shape[0] - 1)], channels, padded)
     width = padded.shape[0] - 2
-    inner = padded[1 : width + 1]
-    if channels == 1:
-        for x in range(width):
-            inner[x] = np.int16(row[x])
-    else:
-        for x in range(width):
-            inner[x] = np.int16(gray_value(row[3 * x], row[3 * x + 1], row[3 * x + 2]))
-    padded[0] = inner[0]
-    padded[width + 1] = inner[width - 1]
+    padded[0] = padded[1]
+    padded[width + 1] = padded[width]
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -1,4 +1,5 @@
-"""Gray-world white balance, contrast/brightness and gamma through per-channel LUTs."""
+"""White balance (gray-world, white-patch), contrast/brightness/gamma through per-channel
+LUTs, and saturation."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ._convert import gray_value
 from ._threading import launch_parallel, run_bands, thread_count
-from ._validate import require_image, require_out, require_scratch
+from ._validate import require_choice, require_image, require_out, require_scratch
+
+WHITE_BALANCE = ("grayworld", "whitepatch", "none")
 
 _LUT_FLOATS = 3 * 256 // 4  # one uint8 LUT per channel, stored in float32 scratch
 
@@ -45,6 +49,25 @@ def _channel_sums_parallel(bands: int, flat: np.ndarray) -> tuple[int, int, int]
 
 
 @njit(cache=True, nogil=True)
+def _channel_hist(flat: np.ndarray, row_start: int, row_stop: int, hist: np.ndarray) -> None:
+    """Add the per-channel histograms of rows ``[row_start, row_stop)`` of ``flat``
+    (H, W * 3) to ``hist`` (3, 256) int64."""
+    for y in range(row_start, row_stop):
+        row = flat[y]
+        for x in range(row.shape[0] // 3):
+            hist[0, row[3 * x]] += 1
+            hist[1, row[3 * x + 1]] += 1
+            hist[2, row[3 * x + 2]] += 1
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _channel_hist_parallel(bands: int, flat: np.ndarray, hists: np.ndarray) -> None:
+    height = flat.shape[0]
+    for band in prange(bands):
+        _channel_hist(flat, band * height // bands, (band + 1) * height // bands, hists[band])
+
+
+@njit(cache=True, nogil=True)
 def _build_lut(
     lut: np.ndarray,
     gains: tuple[float, float, float],
@@ -63,6 +86,47 @@ def _build_lut(
             lut[256 * c + v] = np.uint8(math.floor(x + 0.5))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def lut_row(row: np.ndarray, lut: np.ndarray, saturation: float, out: np.ndarray) -> None:
+    """``out`` (W * 3,) = per-channel ``lut`` (768,) of ``row``, then saturation.
+
+    Saturation blends each pixel with its gray (cv2's BGR2GRAY of the LUT output):
+    ``round(s * c + (1 - s) * gray)``, saturated; 1 leaves the pixel alone, 0 makes
+    it gray, above 1 intensifies.
+    """
+    lut0 = lut[0:256]
+    lut1 = lut[256:512]
+    lut2 = lut[512:768]
+    for x in range(row.shape[0] // 3):
+        out[3 * x] = lut0[row[3 * x]]
+        out[3 * x + 1] = lut1[row[3 * x + 1]]
+        out[3 * x + 2] = lut2[row[3 * x + 2]]
+    if saturation != 1.0:
+        # A second sweep, in place: without the table lookups (gathers) it vectorises.
+        saturate_row(out, saturation, out)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def saturate_row(row: np.ndarray, saturation: float, out: np.ndarray) -> None:
+    """``out = round(s * c + (1 - s) * gray)`` per channel of a BGR ``row``, saturated."""
+    s = np.float32(saturation)
+    keep = np.float32(1.0 - saturation)
+    for x in range(row.shape[0] // 3):
+        b = row[3 * x]
+        g = row[3 * x + 1]
+        r = row[3 * x + 2]
+        level = np.float32(gray_value(b, g, r)) * keep
+        out[3 * x] = _saturate(np.float32(b) * s + level)
+        out[3 * x + 1] = _saturate(np.float32(g) * s + level)
+        out[3 * x + 2] = _saturate(np.float32(r) * s + level)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _saturate(value: np.float32) -> np.uint8:
+    """Round half to even (as cv2.addWeighted) and clip to 0..255."""
+    return np.uint8(min(max(np.int32(np.rint(value)), np.int32(0)), np.int32(255)))
+
+
 @njit(cache=True, nogil=True)
 def _color_band(
     band: int,
@@ -74,22 +138,24 @@ def _color_band(
     gamma: float,
     brightness: float,
     contrast: float,
+    saturation: float,
 ) -> None:
-    """Apply the LUT to rows of band ``band``; ``src``/``dst`` are (H, W * 3) uint8."""
+    """Apply the LUT and saturation to rows of band ``band``; (H, W * 3) uint8.
+
+    An identity LUT (no balance, contrast, brightness or gamma) is skipped.
+    """
     # Each band builds its own copy (768 entries): cheaper than a second launch.
     lut = scratch[band, :_LUT_FLOATS].view(np.uint8)
     _build_lut(lut, gains, gamma, brightness, contrast)
-    lut0 = lut[0:256]
-    lut1 = lut[256:512]
-    lut2 = lut[512:768]
+    identity = True
+    for i in range(768):
+        identity = identity and lut[i] == i % 256
     height = src.shape[0]
     for y in range(band * height // bands, (band + 1) * height // bands):
-        row = src[y]
-        out = dst[y]
-        for x in range(row.shape[0] // 3):
-            out[3 * x] = lut0[row[3 * x]]
-            out[3 * x + 1] = lut1[row[3 * x + 1]]
-            out[3 * x + 2] = lut2[row[3 * x + 2]]
+        if identity and saturation != 1.0:
+            saturate_row(src[y], saturation, dst[y])
+        else:
+            lut_row(src[y], lut, saturation, dst[y])
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -102,9 +168,11 @@ def _color_parallel(
     gamma: float,
     brightness: float,
     contrast: float,
+    saturation: float,
 ) -> None:
     for band in prange(bands):
-        _color_band(band, bands, scratch, src, dst, gains, gamma, brightness, contrast)
+        _color_band(band, bands, scratch, src, dst, gains, gamma, brightness, contrast,
+                    saturation)
 
 
 def gray_world_gains(sums: tuple[int, int, int]) -> tuple[float, float, float]:
@@ -117,40 +185,138 @@ def gray_world_gains(sums: tuple[int, int, int]) -> tuple[float, float, float]:
     return tuple(total / s if s > 0 else 1.0 for s in sums)  # type: ignore[return-value]
 
 
-def color_adjust(
-    image: np.ndarray,
+def white_patch_gains(hist: np.ndarray, percentile: float) -> tuple[float, float, float]:
+    """White-patch gains from per-channel histograms (3, 256): ``255 / P[c]``.
+
+    ``P[c]`` is the ``percentile`` of channel c: the smallest level with at least that
+    share of the pixels at or below it (the "inverted CDF" percentile).  Taking a
+    high percentile rather than the maximum keeps a few specular or hot pixels from
+    deciding the balance.  A channel whose percentile is 0 keeps gain 1.
+    """
+    gains = []
+    for counts in hist:
+        total = int(counts.sum())
+        need = math.ceil(total * percentile / 100.0)
+        level = int(np.searchsorted(np.cumsum(counts), max(need, 1)))
+        gains.append(255.0 / level if level > 0 else 1.0)
+    return tuple(gains)  # type: ignore[return-value]
+
+
+def balance_gains(
+    image: np.ndarray, method: str = "grayworld", *, percentile: float = 99.0
+) -> tuple[float, float, float]:
+    """Per-channel white-balance gains of a BGR frame (see :func:`color_adjust`).
+
+    Parameters
+    ----------
+    image : numpy.ndarray, shape (H, W, 3), uint8, C-contiguous
+    method : {"grayworld", "whitepatch", "none"}
+    percentile : float
+        White-patch percentile, in (0, 100].
+
+    Returns
+    -------
+    tuple of 3 float
+        Gains for B, G, R (1, 1, 1 for ``"none"``).
+    """
+    image = require_image("image", image, channels=(3,))
+    method = require_choice("white_balance", method, WHITE_BALANCE)
+    if not (math.isfinite(percentile) and 0 < percentile <= 100):
+        raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
+    height, width = image.shape[:2]
+    flat = image.reshape(height, 3 * width)
+    bands = thread_count(height)
+    if method == "grayworld":
+        if bands == 1:
+            return gray_world_gains(_channel_sums(flat, 0, height))
+        return gray_world_gains(launch_parallel(_channel_sums_parallel, bands, flat))
+    if method == "whitepatch":
+        hists = np.zeros((bands, 3, 256), np.int64)
+        if bands == 1:
+            _channel_hist(flat, 0, height, hists[0])
+        else:
+            launch_parallel(_channel_hist_parallel, bands, flat, hists)
+        return white_patch_gains(hists.sum(axis=0), percentile)
+    return (1.0, 1.0, 1.0)
+
+
+def color_lut(
+    gains: tuple[float, float, float] = (1.0, 1.0, 1.0),
     *,
-    white_balance: bool = True,
     gamma: float = 1.0,
     brightness: float = 0.0,
     contrast: float = 1.0,
     out: np.ndarray | None = None,
+) -> np.ndarray:
+    """The (3, 256) uint8 lookup table :func:`color_adjust` applies (steps 1-4 there).
+
+    Row c maps channel c's levels; pass it to :func:`streamer.kernels.fused_filter`.
+    """
+    _check_levels(gamma, brightness, contrast, 1.0)
+    lut = require_out(out, (3, 256), np.uint8)
+    _build_lut(lut.reshape(768), tuple(float(g) for g in gains), float(gamma),
+               float(brightness), float(contrast))
+    return lut
+
+
+def _check_levels(gamma: float, brightness: float, contrast: float, saturation: float) -> None:
+    for name, value in (("gamma", gamma), ("brightness", brightness), ("contrast", contrast),
+                        ("saturation", saturation)):
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value!r}")
+    if gamma <= 0:
+        raise ValueError(f"gamma must be > 0, got {gamma!r}")
+    if saturation < 0:
+        raise ValueError(f"saturation must be >= 0, got {saturation!r}")
+
+
+def color_adjust(
+    image: np.ndarray,
+    *,
+    white_balance: bool | str = True,
+    percentile: float = 99.0,
+    gamma: float = 1.0,
+    brightness: float = 0.0,
+    contrast: float = 1.0,
+    saturation: float = 1.0,
+    out: np.ndarray | None = None,
     scratch: np.ndarray | None = None,
 ) -> np.ndarray:
-    """White balance, contrast, brightness and gamma of a BGR frame, via 256-entry LUTs.
+    """White balance, contrast, brightness, gamma and saturation of a BGR frame.
 
-    Per channel c and value v, in float64 (the LUT is built once per call):
+    Per channel c and value v, in float64 (a 256-entry LUT per channel, built once per
+    call):
 
-    1. gray-world white balance: ``v * g[c]`` with ``g[c] = mean(m) / m[c]``, where
-       ``m`` are the three channel means of this frame (``g = 1`` when off);
+    1. white balance: ``v * g[c]``; gray-world: ``g[c] = mean(m) / m[c]`` with ``m``
+       the three channel means of this frame; white-patch: ``g[c] = 255 / P[c]`` with
+       ``P[c]`` the channel's ``percentile`` (see :func:`white_patch_gains`); none:
+       ``g = 1``;
     2. contrast and brightness around mid-gray: ``(v - 128) * contrast + 128 +
        brightness``, then clipped to [0, 255];
     3. gamma: ``255 * (v / 255) ** (1 / gamma)`` (gamma > 1 brightens mid-tones,
        gamma = 1 is the identity);
-    4. rounded half up to uint8.
+    4. rounded half up to uint8;
+    5. saturation, per pixel after the LUT: ``round(s * c + (1 - s) * gray)`` with
+       ``gray`` the pixel's cv2 BGR2GRAY luma, float32, ties to even, saturated (the
+       same as ``cv2.addWeighted(img, s, gray3, 1 - s, 0)``); 1 skips it.
 
     Parameters
     ----------
     image : numpy.ndarray, shape (H, W, 3), uint8, C-contiguous
         BGR frame.
-    white_balance : bool, keyword-only
-        Apply the gray-world gains (costs one extra read of the frame).
+    white_balance : bool or {"grayworld", "whitepatch", "none"}, keyword-only
+        True is ``"grayworld"``, False ``"none"``.  Gray-world costs one extra read
+        of the frame, white-patch one histogram pass.
+    percentile : float, keyword-only
+        White-patch percentile in (0, 100].
     gamma : float, keyword-only
         Positive exponent divisor.
     brightness : float, keyword-only
         Added after contrast, in pixel levels.
     contrast : float, keyword-only
         Gain around 128.
+    saturation : float, keyword-only
+        >= 0; 1 leaves colours alone.
     out : numpy.ndarray, shape (H, W, 3), uint8, optional, keyword-only
         Destination; may be ``image`` itself (the transform is per pixel).
     scratch : numpy.ndarray, shape (T, N), float32, optional, keyword-only
@@ -167,29 +333,24 @@ def color_adjust(
     TypeError
         If ``image`` or ``out`` is not uint8.
     ValueError
-        If shapes are wrong, ``gamma <= 0`` or a value is not finite.
+        If shapes are wrong, ``gamma <= 0``, ``saturation < 0``, a value is not
+        finite or ``white_balance`` is unknown.
     """
     image = require_image("image", image, channels=(3,))
-    for name, value in (("gamma", gamma), ("brightness", brightness), ("contrast", contrast)):
-        if not math.isfinite(value):
-            raise ValueError(f"{name} must be finite, got {value!r}")
-    if gamma <= 0:
-        raise ValueError(f"gamma must be > 0, got {gamma!r}")
+    _check_levels(gamma, brightness, contrast, saturation)
+    if white_balance is True or white_balance is False:
+        method = "grayworld" if white_balance else "none"
+    else:
+        method = require_choice("white_balance", white_balance, WHITE_BALANCE)
     out = require_out(out, image.shape, np.uint8)
     height, width = image.shape[:2]
     flat_src = image.reshape(height, 3 * width)
     bands = thread_count(height)
     rows = require_scratch(scratch, bands, _LUT_FLOATS)
-    gains = (1.0, 1.0, 1.0)
-    if white_balance:
-        if bands == 1:
-            sums = _channel_sums(flat_src, 0, height)
-        else:
-            sums = launch_parallel(_channel_sums_parallel, bands, flat_src)
-        gains = gray_world_gains(sums)
+    gains = balance_gains(image, method, percentile=percentile)
     run_bands(
         _color_band, _color_parallel, bands,
         rows, flat_src, out.reshape(height, 3 * width), gains,
-        float(gamma), float(brightness), float(contrast),
+        float(gamma), float(brightness), float(contrast), float(saturation),
     )
     return out

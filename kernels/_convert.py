@@ -151,13 +151,19 @@ def _from_i420_band(
         u_row = u_plane[y // 2]
         v_row = v_plane[y // 2]
         out = dst[y]
-        for x in range(width):
-            lum = max(np.int32(row[x]) - 16, np.int32(0)) * _I_CY + half
-            u = np.int32(u_row[x >> 1]) - 128
-            v = np.int32(v_row[x >> 1]) - 128
-            out[3 * x] = _clip_u8((lum + _I_CUB * u) >> _I420_SHIFT)
-            out[3 * x + 1] = _clip_u8((lum + _I_CVG * v + _I_CUG * u) >> _I420_SHIFT)
-            out[3 * x + 2] = _clip_u8((lum + _I_CVR * v) >> _I420_SHIFT)
+        # Pixel pairs share their chroma: one chroma term per pair, and no x // 2
+        # index (which would make every load a gather).
+        for j in range(width // 2):
+            u = np.int32(u_row[j]) - 128
+            v = np.int32(v_row[j]) - 128
+            blue = _I_CUB * u
+            green = _I_CVG * v + _I_CUG * u
+            red = _I_CVR * v
+            for k in range(2):
+                lum = max(np.int32(row[2 * j + k]) - 16, np.int32(0)) * _I_CY + half
+                out[6 * j + 3 * k] = _clip_u8((lum + blue) >> _I420_SHIFT)
+                out[6 * j + 3 * k + 1] = _clip_u8((lum + green) >> _I420_SHIFT)
+                out[6 * j + 3 * k + 2] = _clip_u8((lum + red) >> _I420_SHIFT)
 
 
 @njit(cache=True, nogil=True, parallel=True)

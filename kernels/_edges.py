@@ -15,14 +15,13 @@ from ._validate import require_image, require_out, require_scratch
 
 
 
-@njit(cache=True, nogil=True)
-def _gray_row(src: np.ndarray, y: int, channels: int, padded: np.ndarray) -> None:
-    """Gray row ``y`` of ``src`` (H, W * channels) into ``padded`` (W + 2,) int16.
+@njit(cache=True, nogil=True, inline="always")
+def gray_row(row: np.ndarray, channels: int, padded: np.ndarray) -> None:
+    """Gray of ``row`` (W * channels,) uint8 into ``padded`` (W + 2,) int16.
 
     ``padded[1 : W + 1]`` holds the row, ``padded[0]`` and ``padded[W + 1]`` its
     reflect-101 neighbours, so the Sobel pass needs no border branch.
     """
-    row = src[y]
     width = row.shape[0] // channels
     inner = padded[1 : width + 1]
     if channels == 1:
@@ -93,10 +92,10 @@ def _sobel_band(
     if row_start == row_stop:
         return
     # Slot of logical row r (-1 <= r <= H) is (r + 1) % 3.
-    _gray_row(src, reflect101(row_start - 1, height), channels, ring[row_start % 3])
-    _gray_row(src, row_start, channels, ring[(row_start + 1) % 3])
+    gray_row(src[reflect101(row_start - 1, height)], channels, ring[row_start % 3])
+    gray_row(src[row_start], channels, ring[(row_start + 1) % 3])
     for y in range(row_start, row_stop):
-        _gray_row(src, reflect101(y + 1, height), channels, ring[(y + 2) % 3])
+        gray_row(src[reflect101(y + 1, height)], channels, ring[(y + 2) % 3])
         gradient_row(ring[y % 3], ring[(y + 1) % 3], ring[(y + 2) % 3], dst[y], scharr)
 
 

@@ -170,6 +170,58 @@ def _gaussian_band(
         _blur_row(padded, pad, channels, weights, radius, blurred, dst[y])
 
 
+@njit(cache=True, nogil=True, inline="always")
+def binomial_row(
+    src: np.ndarray, y: int, channels: int, radius: int, padded: np.ndarray, out: np.ndarray
+) -> None:
+    """Row ``y`` of the exact integer blur with cv2's rows [1 2 1] / 4 (radius 1) or
+    [1 4 6 4 1] / 16 (radius 2), reflect-101, into ``out`` (W * C,) uint8.
+
+    ``src`` is (H, W * C) uint8 and ``padded`` a (W * C + 2 * radius * C,) uint16 work
+    row.  Every partial sum fits in uint16 (at most 16 * 16 * 255 + 128), so the loops
+    run on 16 lanes per AVX2 register, twice the float path; the result is the exactly
+    rounded (half up) value, which is also what cv2 returns.
+    """
+    height, row_len = src.shape
+    width = row_len // channels
+    pad = radius * channels
+    middle = padded[pad : pad + row_len]
+    left1 = padded[pad - channels : pad - channels + row_len]
+    right1 = padded[pad + channels : pad + channels + row_len]
+    left2 = padded[:row_len]
+    right2 = padded[2 * pad : 2 * pad + row_len]
+    row = src[y]
+    above = src[reflect101(y - 1, height)]
+    below = src[reflect101(y + 1, height)]
+    # np.uint16(...) around each sum lets LLVM keep 16-bit lanes.
+    if radius == 1:
+        for i in range(row_len):
+            middle[i] = np.uint16(
+                np.uint16(above[i]) + np.uint16(below[i]) + 2 * np.uint16(row[i])
+            )
+    else:
+        above2 = src[reflect101(y - 2, height)]
+        below2 = src[reflect101(y + 2, height)]
+        for i in range(row_len):
+            middle[i] = np.uint16(
+                np.uint16(above2[i]) + np.uint16(below2[i])
+                + 4 * (np.uint16(above[i]) + np.uint16(below[i]))
+                + 6 * np.uint16(row[i])
+            )
+    _fill_row_borders(padded, pad, channels, width)
+    if radius == 1:
+        for i in range(row_len):
+            out[i] = np.uint8(np.uint16(left1[i] + right1[i] + 2 * middle[i] + 8) >> 4)
+    else:
+        for i in range(row_len):
+            out[i] = np.uint8(
+                np.uint16(
+                    left2[i] + right2[i] + 4 * (left1[i] + right1[i]) + 6 * middle[i] + 128
+                )
+                >> 8
+            )
+
+
 @njit(cache=True, nogil=True)
 def _binomial_band(
     band: int,
@@ -180,53 +232,11 @@ def _binomial_band(
     channels: int,
     radius: int,
 ) -> None:
-    """Exact integer blur with cv2's rows [1 2 1] / 4 (radius 1) or [1 4 6 4 1] / 16.
-
-    Every partial sum fits in uint16 (at most 16 * 16 * 255 + 128), so the loops run
-    on 16 lanes per AVX2 register, twice the float path; the result is the exactly
-    rounded (half up) value, which is also what cv2 returns.
-    """
+    """Exact integer blur (:func:`binomial_row`) of the rows of band ``band``."""
     height, row_len = src.shape
-    width = row_len // channels
-    pad = radius * channels
-    padded = scratch[band].view(np.uint16)[: row_len + 2 * pad]
-    middle = padded[pad : pad + row_len]
-    left1 = padded[pad - channels : pad - channels + row_len]
-    right1 = padded[pad + channels : pad + channels + row_len]
-    left2 = padded[: row_len]
-    right2 = padded[2 * pad : 2 * pad + row_len]
+    padded = scratch[band].view(np.uint16)[: row_len + 2 * radius * channels]
     for y in range(band * height // bands, (band + 1) * height // bands):
-        row = src[y]
-        above = src[reflect101(y - 1, height)]
-        below = src[reflect101(y + 1, height)]
-        # np.uint16(...) around each sum lets LLVM keep 16-bit lanes.
-        if radius == 1:
-            for i in range(row_len):
-                middle[i] = np.uint16(
-                    np.uint16(above[i]) + np.uint16(below[i]) + 2 * np.uint16(row[i])
-                )
-        else:
-            above2 = src[reflect101(y - 2, height)]
-            below2 = src[reflect101(y + 2, height)]
-            for i in range(row_len):
-                middle[i] = np.uint16(
-                    np.uint16(above2[i]) + np.uint16(below2[i])
-                    + 4 * (np.uint16(above[i]) + np.uint16(below[i]))
-                    + 6 * np.uint16(row[i])
-                )
-        _fill_row_borders(padded, pad, channels, width)
-        out = dst[y]
-        if radius == 1:
-            for i in range(row_len):
-                out[i] = np.uint8(np.uint16(left1[i] + right1[i] + 2 * middle[i] + 8) >> 4)
-        else:
-            for i in range(row_len):
-                out[i] = np.uint8(
-                    np.uint16(
-                        left2[i] + right2[i] + 4 * (left1[i] + right1[i]) + 6 * middle[i] + 128
-                    )
-                    >> 8
-                )
+        binomial_row(src, y, channels, radius, padded, dst[y])
 
 
 @njit(cache=True, nogil=True, parallel=True)

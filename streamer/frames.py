@@ -10,6 +10,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from streamer.detection import Detections
+    from streamer.kernels import MotionResult
 
 
 @dataclass(slots=True, eq=False)
@@ -38,6 +39,9 @@ class Frame:
         Set by the detector stage (reused from the last detected frame with ``detect_every``).
     edges : ndarray, shape (H, W), uint8, or None
         Edge map from the kernel stage, for the overlay.
+    motion : MotionResult or None
+        Moving regions (boxes), motion score and reset flag from the kernel stage's
+        ``motion`` step.
     detected : bool
         True when the detector ran on this very frame.
     timings : dict of str to float
@@ -54,6 +58,7 @@ class Frame:
     passthrough: list[Any] = field(default_factory=list)
     detections: Detections | None = None
     edges: np.ndarray | None = None
+    motion: MotionResult | None = None
     detected: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     wall_time: float | None = None

@@ -145,7 +145,8 @@ class Runner:
             self.chain = KernelChain(settings.kernels)
             self.video_path, self.jsonl_path = settings.outputs_for(settings.source)
             self.expected_frames = _expected_frames(self.info, settings) if self.info is not None else settings.max_frames
-            self.compile_seconds = kernels.warmup()
+            # Only what this stream runs: a warm start stays well under a second.
+            self.compile_seconds = kernels.warmup(("preprocess", *self.chain.families()))
             self._jsonl = JsonlSink(self.jsonl_path, self.detector.labels if self.detector else [])
         except BaseException:
             self.source.close()

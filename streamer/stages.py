@@ -38,9 +38,12 @@ class KernelStage:
         numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
 
     def process(self, frame: Frame) -> Frame:
-        frame.image, edges = self.chain.apply(frame.image)
-        if edges is not None:
-            frame.edges = edges
+        result = self.chain.apply(frame.image)
+        frame.image = result.image
+        if result.edges is not None:
+            frame.edges = result.edges
+        if result.motion is not None:
+            frame.motion = result.motion
         return frame
 
     def finish(self) -> None:

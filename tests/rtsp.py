@@ -12,17 +12,25 @@ The server is ``tests/rtsp_server.py`` run by Debian's ``/usr/bin/python3`` (the
 ``python3-gi`` is installed for); see that file for how it serves clips. Facts measured on the
 2-core CI machine with PyAV 18 as the client (``rtsp_transport=tcp``):
 
-* ``av.open`` of a mount takes about 2.2 s (FFmpeg probes the stream before returning); the
-  first frame follows at once.
+* ``av.open`` of a mount takes about 2.2 s with FFmpeg's default probing; about 0.1 s with
+  ``analyzeduration=0, probesize=32`` (``FAST_OPEN_OPTIONS``), size and frame rate still known.
+  The frames buffered while probing come at once, then frames come at the clip's pace.
+* The very first decoded frame has ``time is None``; the next ones count from 0 (the first
+  frame the server sent), one frame interval apart, across loop points too.
 * A decoded frame is ready one frame interval (+~1 ms) after the server sent it: FFmpeg's H.264
   parser only completes an access unit when the next one starts (80 ms at 12.5 fps, 50 ms at
   20 fps, 33 ms at 30 fps). The server itself sends within ~0.5 ms of a frame's due time.
 * Wrong mount: ``av.error.HTTPNotFoundError`` (404). Missing or wrong credentials:
   ``av.error.HTTPUnauthorizedError`` (401); both subclass ``av.error.HTTPClientError``, and
   their messages contain the URL *with* the password. Nothing listening:
-  ``av.error.ConnectionRefusedError`` (also a builtin ``ConnectionRefusedError``). A stall with
-  the connection open: the read raises ``av.error.ExitError`` after PyAV's read timeout. See
-  ``tests/test_rtsp_server.py``, which checks each of these.
+  ``av.error.ConnectionRefusedError`` (also a builtin ``ConnectionRefusedError``), at once.
+* A stall with the connection open: the read raises ``av.error.ExitError`` ("Immediate exit
+  requested") after about twice PyAV's read timeout; the same container reads on after a resume
+  (through a new ``decode()``/``demux()`` iterator: the old generator is finished).
+* The server killed mid-stream: the client's iteration simply ends (FFmpeg logs "End of file"),
+  no exception, so a live source must treat end-of-stream as a disconnection.
+
+``tests/test_rtsp_server.py`` checks each of these.
 """
 
 from __future__ import annotations
@@ -115,6 +123,7 @@ class RtspServer:
         self._lines: list[str] = []  # stdout lines after READY ("OK stall 1", ...)
         self._cond = threading.Condition()
         self._stderr: list[str] = []
+        self._readers: list[threading.Thread] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -136,7 +145,9 @@ class RtspServer:
         """Start the server on ``port`` (None: a free port the kernel picks) and wait for READY."""
         if self.running:
             raise RtspServerError("RTSP server already running")
-        self._lines, self._stderr = [], []
+        self._lines = []
+        if self._stderr:  # keep the previous run's log (a restart): it explains failures
+            self._stderr.append("--- restarted ---\n")
         # Own session/process group: stop() and kill() reach the server even if it ever forks,
         # and a Ctrl-C in the terminal goes to pytest, which then stops the server itself.
         proc = subprocess.Popen(
@@ -145,8 +156,12 @@ class RtspServer:
         )
         self.proc = proc
         ready: list[int] = []
-        threading.Thread(target=self._read_stdout, args=(proc, ready), daemon=True).start()
-        threading.Thread(target=self._read_stderr, args=(proc,), daemon=True).start()
+        self._readers = [
+            threading.Thread(target=self._read_stdout, args=(proc, ready), daemon=True),
+            threading.Thread(target=self._read_stderr, args=(proc,), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
         deadline = time.monotonic() + self.ready_timeout
         with self._cond:
             while not ready and proc.poll() is None and time.monotonic() < deadline:
@@ -161,27 +176,35 @@ class RtspServer:
 
     def _read_stdout(self, proc: subprocess.Popen[str], ready: list[int]) -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.strip()
-            with self._cond:
-                if line.startswith("READY ") and not ready:
-                    ready.append(int(line.split()[1]))
-                else:
-                    self._lines.append(line)
-                self._cond.notify_all()
+        try:
+            for line in proc.stdout:
+                line = line.strip()
+                with self._cond:
+                    if line.startswith("READY ") and not ready:
+                        ready.append(int(line.split()[1]))
+                    else:
+                        self._lines.append(line)
+                    self._cond.notify_all()
+        except (OSError, ValueError):  # the pipe was closed under us by stop()
+            pass
         with self._cond:
             self._cond.notify_all()
 
     def _read_stderr(self, proc: subprocess.Popen[str]) -> None:
         # Drained continuously so a chatty GStreamer can never block the server on a full pipe.
         assert proc.stderr is not None
-        for line in proc.stderr:
-            self._stderr.append(line)
+        try:
+            for line in proc.stderr:
+                self._stderr.append(line)
+                if len(self._stderr) > 5000:  # bounded; the start (how it began) is kept
+                    del self._stderr[1000:2000]
+        except (OSError, ValueError):  # the pipe was closed under us by stop()
+            pass
 
     @property
     def stderr(self) -> str:
         """What the server wrote on stderr so far (GStreamer warnings, tracebacks)."""
-        return "".join(self._stderr[-200:])
+        return "".join(self._stderr)
 
     @property
     def running(self) -> bool:
@@ -196,7 +219,7 @@ class RtspServer:
             pass
 
     def kill(self) -> None:
-        """SIGKILL the server, as if it died: clients see their connections reset."""
+        """SIGKILL the server, as if it died: clients' streams end (PyAV: no exception)."""
         if self.proc is None:
             return
         self._signal_group(signal.SIGKILL)
@@ -228,6 +251,9 @@ class RtspServer:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:  # pragma: no cover - a zombie we cannot do more about
             pass
+        for reader in self._readers:  # the process is gone: they reach EOF at once
+            reader.join(timeout=2)
+        self._readers = []
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             try:
                 if stream is not None:
@@ -330,6 +356,8 @@ def rtsp_server() -> Iterator[Callable[..., RtspServer]]:
     finally:
         for server in servers:
             server.stop()
+            # Captured by pytest and shown only when the test fails: the server's side of it.
+            print(f"--- RTSP server (port {server.port}) stderr ---\n{server.stderr}")
 
 
 # -- camera-like clips ---------------------------------------------------------------------------
@@ -369,8 +397,8 @@ def camera_clip(src: Path, dst: Path, *, fps: float | Fraction | None = None,
                     scaled = frame.reformat(width=width, height=height, format="yuv420p")
                     scaled.pts, scaled.time_base = index, 1 / rate
                     # The encoder keys on its own GOP only: libx264 also honours a frame's
-                    # pict_type, and a decoded frame carries the source's (an I there would
-                    # force an extra key frame here).
+                    # pict_type, which a decoded frame carries over (left as is, the car clip
+                    # got an extra key frame at frame 1).
                     scaled.pict_type = av.video.frame.PictureType.NONE
                     for packet in vout.encode(scaled):
                         out.mux(packet)

@@ -128,6 +128,17 @@ def load_clip(path: Path) -> list[AccessUnit]:
     return units
 
 
+_LOG_LOCK = threading.Lock()
+
+
+def log(message: str) -> None:
+    """A diagnostic line on stderr (tests show it when they fail); the wall time lines it up
+    with the client's own logs. Locked: feeders and the main loop log from several threads."""
+    with _LOG_LOCK:
+        sys.stderr.write(f"{time.time():.3f} {message}\n")
+        sys.stderr.flush()
+
+
 class Stall:
     """The stall switch shared by the feeders of the sessions that exist when ``stall`` arrives."""
 
@@ -178,7 +189,15 @@ class Feeder(threading.Thread):
             self._cond.notify_all()
 
     def _running_time(self) -> int:
-        """The pipeline's running time now, or -1 before the pipeline is PLAYING."""
+        """The pipeline's running time now, or -1 while the appsrc is not PLAYING.
+
+        The state check matters: going to PLAYING, the pipeline hands out its clock before the
+        new base time, and in between clock minus base time is the clock's absolute time (hours
+        of uptime), which once made a feeder wait an hour for its second frame.
+        """
+        _, state, _ = self.appsrc.get_state(0)
+        if state != Gst.State.PLAYING:
+            return -1
         rt = self.appsrc.get_current_running_time()
         return -1 if rt == Gst.CLOCK_TIME_NONE else rt
 
@@ -197,38 +216,61 @@ class Feeder(threading.Thread):
             self.registry.discard(self)
 
     def _feed(self) -> None:
+        tag = f"feeder {self.mount} {id(self):x}"
+        log(f"{tag}: start")
         # A live source only runs once the media pipeline is PLAYING (rtsp-media sets it so while
         # preparing, to learn the caps for the SDP).
+        waited = time.monotonic()
         while self._running_time() < 0:
             if not self._wait(0.005):
+                log(f"{tag}: stopped before PLAYING")
                 return
+        log(f"{tag}: PLAYING after {time.monotonic() - waited:.3f} s")
         due = self._running_time()  # running time at which the next frame is due
-        index = 0
+        index = sent = 0
         while True:
             with self._cond:
                 while self._stalled and not self._stopped:
                     self._cond.wait()
                 if self._stopped:
+                    log(f"{tag}: stopped after {sent} frames")
                     return
             unit = self.units[index]
             now = self._running_time()
-            if now - due > REBASE_AFTER_NS:
-                due = now  # held back (stall, or DESCRIBE->PLAY): carry on from now, no backlog
-            elif due > now:
-                if not self._wait((due - now) / Gst.SECOND):
+            if now < 0:  # left PLAYING (teardown, or a pause): wait for PLAYING or stop
+                if not self._wait(0.005):
+                    log(f"{tag}: stopped after {sent} frames")
                     return
-                with self._cond:
-                    if self._stalled:  # stalled while waiting: re-check before sending
-                        continue
+                continue
+            if now - due > REBASE_AFTER_NS:
+                # Held back (stall, or DESCRIBE->PLAY): carry on from now, no backlog.
+                log(f"{tag}: {(now - due) / Gst.SECOND:.3f} s behind, re-based on now")
+                due = now
+            elif due - now > REBASE_AFTER_NS + unit.duration:
+                # The running time went back (a pipeline paused and played again restarts it
+                # where it stopped): re-base rather than leave the client without frames.
+                log(f"{tag}: running time went back {(due - now) / Gst.SECOND:.3f} s, re-based on now")
+                due = now
+            elif due > now:
+                # Sleep in short slices, re-checking stall, stop and the clock before sending.
+                if not self._wait(min(due - now, 50 * Gst.MSECOND) / Gst.SECOND):
+                    log(f"{tag}: stopped after {sent} frames")
+                    return
+                continue
             buf = Gst.Buffer.new_wrapped(unit.data)
             buf.dts = due
             buf.pts = due + unit.pts_minus_dts
             buf.duration = unit.duration
             if not unit.key:
                 buf.set_flags(Gst.BufferFlags.DELTA_UNIT)
+            pushed = time.monotonic()
             flow = self.appsrc.emit("push-buffer", buf)
             if flow != Gst.FlowReturn.OK:
+                log(f"{tag}: push {flow.value_nick} after {sent} frames")
                 return  # FLUSHING/EOS: the client tore the session down
+            if time.monotonic() - pushed > 0.5:  # the queue was full: the stream is held
+                log(f"{tag}: push of frame {sent} blocked {time.monotonic() - pushed:.3f} s")
+            sent += 1
             if self.send_log is not None:
                 self.send_log.write(self.mount, id(self), index, buf.pts, unit.key)
             due += unit.duration
@@ -276,6 +318,7 @@ class ClipFactory(GstRtspServer.RTSPMediaFactory):
         # The feeder's push returns FLUSHING once the pipeline is torn down; "unprepared" also
         # wakes it if it is sleeping or stalled, so no thread outlives its session.
         media.connect("unprepared", lambda _m: feeder.stop())
+        media.connect("new-state", lambda _m, state: log(f"media {self.mount} {id(feeder):x}: {Gst.State(state).value_nick}"))
         feeder.start()
 
 
@@ -357,6 +400,14 @@ def main(argv: list[str]) -> int:
                 perms.add_permission_for_role(role, GstRtspServer.RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, construct)
             factory.set_permissions(perms)
         mount_points.add_factory(path, factory)
+
+    def on_client(_server: GstRtspServer.RTSPServer, client: GstRtspServer.RTSPClient) -> None:
+        log("client connected")
+        client.connect("closed", lambda _c: log("client closed"))
+        client.connect("describe-request", lambda _c, ctx: log(f"DESCRIBE {ctx.uri.abspath}"))
+        client.connect("play-request", lambda _c, ctx: log(f"PLAY {ctx.uri.abspath}"))
+
+    server.connect("client-connected", on_client)
 
     loop = GLib.MainLoop()
     if server.attach(None) == 0:

@@ -1,0 +1,160 @@
+"""The ``--kernels`` grammar and KernelChain: parsing, fusion, state, the pipeline stage."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from streamer import kernels as K
+from streamer.errors import ConfigError
+from streamer.frames import Frame
+from streamer.kernel_chain import (
+    BilateralDenoise,
+    CannyEdges,
+    ChainResult,
+    Clahe,
+    Denoise,
+    KernelChain,
+    MedianDenoise,
+    Motion,
+    Resize,
+    Saturation,
+    ScharrEdges,
+    TemporalDenoise,
+    WhiteBalance,
+    format_kernels,
+    parse_kernels,
+)
+from streamer.stages import KernelStage
+
+MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
+
+
+@pytest.fixture(scope="module")
+def car_frames() -> list[np.ndarray]:
+    av = pytest.importorskip("av", reason="PyAV is needed to decode the real test clips")
+    path = MEDIA / "intel_car-detection.mp4"
+    if not path.exists():
+        pytest.skip(f"real test media not found at {path} (expected the shared/ checkout)")
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="bgr24") for _, f in zip(range(12), container.decode(video=0))]
+
+
+def test_new_steps_parse_in_text_and_yaml_alike() -> None:
+    text = parse_kernels(
+        "denoise=temporal:strength=6,denoise=bilateral:d=7:sigma_color=25,denoise=median3,"
+        "white_balance=whitepatch:percentile=98,saturation=1.2,clahe=3.0:tiles=4,"
+        "edges=canny:low=40:high=120,motion=diff:threshold=20:min_area=50,"
+        "resize=area:width=320:height=180"
+    )
+    yaml_form = parse_kernels([
+        {"denoise": {"method": "temporal", "strength": 6}},
+        {"denoise": {"method": "bilateral", "d": 7, "sigma_color": 25}},
+        {"denoise": "median3"},
+        {"white_balance": {"method": "whitepatch", "percentile": 98}},
+        {"saturation": 1.2},
+        {"clahe": {"limit": 3.0, "tiles": 4}},
+        {"edges": {"method": "canny", "low": 40, "high": 120}},
+        {"motion": {"method": "diff", "threshold": 20, "min_area": 50}},
+        {"resize": {"method": "area", "width": 320, "height": 180}},
+    ])
+    assert text == yaml_form
+    assert text == [
+        TemporalDenoise(strength=6), BilateralDenoise(d=7, sigma_color=25), MedianDenoise(),
+        WhiteBalance(method="whitepatch", percentile=98), Saturation(value=1.2),
+        Clahe(limit=3.0, tiles=4), CannyEdges(low=40, high=120),
+        Motion(method="diff", threshold=20, min_area=50), Resize(method="area", width=320, height=180),
+    ]
+    assert parse_kernels(format_kernels(text)) == text
+    # The old forms still mean what they meant.
+    assert parse_kernels("denoise=gaussian:ksize=3,edges=sobel") == [Denoise(ksize=3), parse_kernels("edges")[0]]
+    assert parse_kernels([{"edges": {"threshold": 40}}])[0].method == "sobel"
+    assert parse_kernels("edges=scharr") == [ScharrEdges()]
+
+
+@pytest.mark.parametrize(
+    ("spec", "phrase"),
+    [
+        ("denoise=median", r"'median' .* 'gaussian', 'bilateral', 'median3', 'temporal'"),
+        ("denoise=temporal:ksize=3", "ksize: Extra inputs are not permitted"),
+        ("denoise=temporal:strength=0", "strength: Input should be greater than 0"),
+        ("denoise=bilateral:d=40", "d: Input should be less than or equal to 21"),
+        ("edges=canny:low=200:high=100", r"low \(200.0\) must not exceed high \(100.0\)"),
+        ("clahe=2:tiles=0", "tiles: Input should be greater than or equal to 1"),
+        ("motion=mog", "method: Input should be 'background' or 'diff'"),
+        ("motion=background:ksize=4", "ksize must be 0 or odd"),
+        ("resize=area", "width: Field required"),
+        ("saturation=-1", "saturation.*greater than or equal to 0"),
+        ("white_balance=retinex", "white_balance.*'grayworld', 'whitepatch' or 'none'"),
+    ],
+)
+def test_bad_new_steps_name_step_and_option(spec: str, phrase: str) -> None:
+    with pytest.raises(ConfigError, match=phrase):
+        parse_kernels(spec)
+
+
+def test_fused_chain_equals_the_kernels_one_by_one(car_frames) -> None:
+    image = car_frames[0]
+    steps = parse_kernels("denoise=gaussian:ksize=3,white_balance=grayworld,gamma=0.8,saturation=1.1,edges=sobel")
+    chain = KernelChain(steps)
+    result = chain.apply(image.copy())
+    assert isinstance(result, ChainResult) and result.motion is None
+    # The documented semantics: gains measured on the chain's input, then blur, LUT,
+    # saturation, edges of the result.
+    gains = K.balance_gains(image, "grayworld")
+    blurred = K.gaussian_blur(image, ksize=3)
+    lut = K.color_lut(gains, gamma=0.8)
+    expected = K.color_adjust(cv2.LUT(blurred, np.ascontiguousarray(lut.T).reshape(256, 1, 3)),
+                              white_balance=False, saturation=1.1)
+    np.testing.assert_array_equal(result.image, expected)
+    np.testing.assert_array_equal(result.edges, K.sobel_edges(expected))
+    # Unfused (gains measured after the blur) differs by at most 1 level.
+    unfused = K.color_adjust(blurred, gamma=0.8, saturation=1.1)
+    assert np.abs(unfused.astype(int) - result.image).max() <= 1
+
+
+def test_chain_runs_every_step_kind(car_frames) -> None:
+    chain = KernelChain(parse_kernels(
+        "denoise=temporal:strength=4,denoise=bilateral,denoise=median3,clahe=2.0,"
+        "white_balance=whitepatch,contrast=1.1,edges=canny,motion=background:min_area=20:mask=true,"
+        "resize=area:width=384:height=216"
+    ))
+    for f in car_frames:
+        result = chain.apply(f.copy())
+    assert result.image.shape == (216, 384, 3)
+    assert result.edges is not None and result.edges.shape == f.shape[:2]
+    assert set(np.unique(result.edges)) <= {0, 255}
+    assert result.motion is not None and not result.motion.reset
+    assert result.motion.mask is not None and result.motion.mask.shape == f.shape[:2]
+    assert chain.edges == CannyEdges()
+
+
+def test_chain_state_survives_frames_and_resets_on_new_resolution(car_frames) -> None:
+    chain = KernelChain(parse_kernels("denoise=temporal:strength=8,motion=diff"))
+    for f in car_frames[:4]:
+        result = chain.apply(f.copy())
+    assert not result.motion.reset
+    small = np.ascontiguousarray(car_frames[4][:200, :300])
+    result = chain.apply(small.copy())
+    # New resolution: the denoiser restarts (passes the frame) and so does motion.
+    np.testing.assert_array_equal(result.image, small)
+    assert result.motion.reset and result.motion.mask is None
+    chain.reset()
+    assert chain.apply(small.copy()).motion.reset
+
+
+def test_kernel_stage_hands_motion_and_edges_to_the_frame(car_frames) -> None:
+    stage = KernelStage(KernelChain(parse_kernels("motion=background:min_area=10,edges=sobel")))
+    stage.start()
+    for i, image in enumerate(car_frames[:6]):
+        frame = stage.process(Frame(i, i, Fraction(1, 25), 0.0, image.copy()))
+    assert frame.motion is not None and frame.motion.boxes.dtype == np.int32
+    assert 0.0 <= frame.motion.score <= 1.0
+    assert frame.edges is not None and frame.edges.shape == image.shape[:2]
+    empty = KernelStage(KernelChain([]))
+    frame = empty.process(Frame(0, 0, Fraction(1, 25), 0.0, car_frames[0].copy()))
+    assert frame.motion is None and frame.edges is None
