@@ -23,6 +23,10 @@ from streamer.frames import Frame
 from streamer.queues import FrameQueue, Policy, QueueAborted, QueueClosed
 
 
+# Seconds a stopping live source gets to end by itself before the pipeline goes on without it.
+DETACH_GRACE = 1.0
+
+
 class Stage(Protocol):
     """One step between the source and the end of the chain.
 
@@ -146,6 +150,7 @@ class Pipeline:
         self.max_age = max_age
         self._on_stop = on_stop
         self._detach_source = detach_source
+        self._stop_time = 0.0
 
     # -- control -------------------------------------------------------------------------
     def start(self) -> None:
@@ -176,11 +181,11 @@ class Pipeline:
 
     def stop(self) -> None:
         """Stop reading the source; what is already queued is still processed and written."""
+        if not self._stop.is_set():
+            self._stop_time = time.monotonic()
         self._stop.set()
         if self._on_stop is not None:
             self._on_stop()
-        if self._detach_source:
-            self._queues[0].close()
 
     def abort(self) -> None:
         """Stop at once: queued frames are discarded, every stage still finishes (closes)."""
@@ -193,21 +198,33 @@ class Pipeline:
         return self._stop.is_set()
 
     def _awaited(self) -> list[threading.Thread]:
-        if self._detach_source and self.stopping:
-            return self._threads[1:]  # a detached source thread ends on its own
+        """The threads to wait for: all, unless a stopping live source is stuck.
+
+        A source that does not end within ``DETACH_GRACE`` seconds of :meth:`stop` (blocked
+        in a connect or a read) is left to end on its own: its queue is closed from this
+        side so the stages drain and finish without it.
+        """
+        if (self._detach_source and self.stopping and self._threads and self._threads[0].is_alive()
+                and time.monotonic() - self._stop_time > DETACH_GRACE):
+            self._queues[0].close()
+            return self._threads[1:]
         return self._threads
 
     def alive(self) -> bool:
         return any(t.is_alive() for t in self._awaited())
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait up to ``timeout`` seconds for every thread; True when all have ended."""
+        """Wait up to ``timeout`` seconds (None: for ever) for the threads; True when all ended."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        for t in self._awaited():
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            t.join(remaining)
-            if t.is_alive():
+        while True:
+            pending = [t for t in self._awaited() if t.is_alive()]
+            if not pending:
+                break
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
                 return False
+            # Short slices: which threads are awaited changes once a stuck source is detached.
+            pending[0].join(0.1 if remaining is None else min(0.1, remaining))
         if self._ended_at is None:
             self._ended_at = time.perf_counter()
         return True

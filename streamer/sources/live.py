@@ -207,6 +207,9 @@ class LiveSource:
             fmt = fmt or "v4l2"
         elif self.uri.lower().startswith(("rtsp://", "rtsps://")):
             options.setdefault("rtsp_transport", self.transport)
+            # The SDP already describes the stream: half a second of probing (instead of
+            # FFmpeg's default, measured 2.2 s here) is enough and speeds up reconnects.
+            options.setdefault("analyzeduration", "500000")
         if av.logging.get_level() is None:
             av.logging.set_level(av.logging.ERROR)
         with av.logging.Capture(local=True):
