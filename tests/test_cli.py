@@ -15,7 +15,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from conftest import shared_file
+from conftest import make_bad_media, shared_file
 
 STREAMER = [sys.executable, "-m", "streamer.cli"]
 
@@ -120,18 +120,7 @@ def test_info_and_models(car_clip: Path) -> None:
 
 @pytest.fixture()
 def bad(tmp_path: Path, car_clip: Path) -> dict[str, Path]:
-    empty = tmp_path / "empty.mp4"
-    empty.touch()
-    text = tmp_path / "text.mp4"
-    text.write_text("not a video\n" * 100)
-    truncated = tmp_path / "truncated.mp4"
-    with av.open(str(car_clip)) as src, av.open(str(tmp_path / "remux.mp4"), "w") as dst:
-        s = dst.add_stream_from_template(src.streams.video[0])
-        for p in src.demux(video=0):
-            if p.dts is not None:
-                p.stream = s
-                dst.mux(p)
-    truncated.write_bytes((tmp_path / "remux.mp4").read_bytes()[:300_000])
+    media = make_bad_media(tmp_path, car_clip)
     not_onnx = tmp_path / "model.onnx"
     not_onnx.write_text("definitely not protobuf")
     x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])
@@ -144,8 +133,7 @@ def bad(tmp_path: Path, car_clip: Path) -> dict[str, Path]:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), odd)
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(f"source: {car_clip}\nconfidence: 0.3\n")
-    return {"empty": empty, "text": text, "truncated": truncated, "not_onnx": not_onnx, "odd": odd,
-            "cfg": cfg, "dir": tmp_path, "missing": tmp_path / "missing.mp4", "clip": car_clip}
+    return {**media, "not_onnx": not_onnx, "odd": odd, "cfg": cfg, "dir": tmp_path, "clip": car_clip}
 
 
 @pytest.mark.parametrize(

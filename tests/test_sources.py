@@ -10,7 +10,7 @@ import pytest
 from streamer.errors import SourceError
 from streamer.sources import FileSource, probe
 
-from conftest import shared_file
+from conftest import make_bad_media, shared_file
 
 
 def test_probe_describes_streams(car_clip: Path) -> None:
@@ -67,29 +67,7 @@ def test_generator_close_releases_container(car_clip: Path) -> None:
 
 @pytest.fixture()
 def bad_inputs(tmp_path: Path, car_clip: Path) -> dict[str, Path]:
-    empty = tmp_path / "empty.mp4"
-    empty.touch()
-    text = tmp_path / "notes.mp4"
-    text.write_text("this is not a video\n" * 50)
-    # moov atom at the end (as ffmpeg writes without faststart): cutting the file loses it.
-    data = car_clip.read_bytes()
-    truncated = tmp_path / "truncated.mp4"
-    with av.open(str(car_clip)) as src, av.open(str(tmp_path / "remux.mp4"), "w") as dst:
-        stream = dst.add_stream_from_template(src.streams.video[0])
-        for pkt in src.demux(video=0):
-            if pkt.dts is not None:
-                pkt.stream = stream
-                dst.mux(pkt)
-    remux = (tmp_path / "remux.mp4").read_bytes()
-    assert len(data) > 0
-    truncated.write_bytes(remux[: len(remux) // 2])
-    return {
-        "missing": tmp_path / "nope.mp4",
-        "directory": tmp_path,
-        "empty": empty,
-        "text": text,
-        "truncated": truncated,
-    }
+    return make_bad_media(tmp_path, car_clip)
 
 
 @pytest.mark.parametrize(
