@@ -254,3 +254,33 @@ def test_soak_ten_minutes_latency_and_memory_flat(rtsp_server, car_camera_clip: 
     assert p95_last <= p95_first * 1.25 + 20, (p95_first, p95_last)
     rss_minute = max(m for t, m in rss if 55 <= t <= 90)
     assert rss[-1][1] - rss_minute < 30, rss
+
+
+def test_ctrl_c_while_blocked_connecting(tmp_path: Path) -> None:
+    """A 'camera' that accepts TCP but never answers RTSP: the connect blocks; Ctrl-C still ends fast."""
+    import socket
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamer.cli", "run", f"rtsp://127.0.0.1:{port}/cam", "--no-detect",
+         "--out-dir", str(tmp_path), "--no-progress", "--open-timeout", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        listener.settimeout(30)
+        conn, _ = listener.accept()  # the client is now inside its (blocking) connect
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+        assert time.monotonic() - t0 < 3.0
+        conn.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        listener.close()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
