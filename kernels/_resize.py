@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 from ._threading import run_bands, thread_count
 from ._validate import require_choice, require_image, require_out, require_scratch
@@ -14,72 +15,117 @@ _COEF_BITS = 11  # cv2's INTER_RESIZE_COEF_BITS
 _COEF_SCALE = 1 << _COEF_BITS
 
 
+# Unaligned loads and stores of 2 or 4 bytes of a uint8 array (``index`` in bytes, not
+# checked): the horizontal bilinear pass copies a whole pixel (3 channels and one byte
+# of the next, overwritten by the next copy) in one load and one store.
+def _unaligned(width: int, store: bool) -> object:
+    kind = types.uint16 if width == 2 else types.uint32
+
+    def typer(typingctx, arr, index, *value):  # noqa: ANN001, ANN202
+        def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202
+            array = context.make_array(sig.args[0])(context, builder, args[0])
+            at = context.cast(builder, args[1], sig.args[1], types.intp)
+            pointer = builder.bitcast(
+                builder.gep(array.data, [at]), context.get_value_type(kind).as_pointer()
+            )
+            if store:
+                data = context.cast(builder, args[2], sig.args[2], kind)
+                builder.store(data, pointer, align=1)
+                return context.get_dummy_value()
+            return builder.load(pointer, align=1)
+
+        if store:
+            return types.void(arr, index, value[0]), codegen
+        return kind(arr, index), codegen
+
+    if store:
+        def store_typer(typingctx, arr, index, value):  # noqa: ANN001, ANN202
+            return typer(typingctx, arr, index, value)
+        return intrinsic(store_typer)
+
+    def load_typer(typingctx, arr, index):  # noqa: ANN001, ANN202
+        return typer(typingctx, arr, index)
+    return intrinsic(load_typer)
+
+
+_load_u16 = _unaligned(2, store=False)
+_load_u32 = _unaligned(4, store=False)
+_store_u16 = _unaligned(2, store=True)
+_store_u32 = _unaligned(4, store=True)
+
+
 @njit(cache=True, nogil=True, inline="always")
-def _linear_tap(i: int, src_len: int, scale: float) -> tuple[int, float]:
-    """cv2's INTER_LINEAR source index and fraction of output position ``i``:
-    half-pixel centres, clamped to the image (the fraction is 0 at the edges)."""
-    f = (i + 0.5) * scale - 0.5
+def _linear_tap(i: int, src_len: int, scale: float) -> tuple[int, np.float32]:
+    """cv2's INTER_LINEAR source index and fraction of output position ``i``: the
+    position in float64, then float32 like cv2 (``fx = (float)((i + 0.5) * scale -
+    0.5); sx = floor(fx); fx -= sx``).  Not clamped (the caller clamps)."""
+    f = np.float32((i + 0.5) * scale - 0.5)
     s = int(math.floor(f))
-    f -= s
-    if s < 0:
-        f = 0.0
-        s = 0
-    if s >= src_len - 1:
-        f = 0.0
-        s = src_len - 1
-    return s, f
+    return s, np.float32(f - np.float32(s))
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _weight(fraction: float) -> np.int32:
-    """An 11-bit weight, rounded to nearest even as cv2's saturate_cast<short>."""
-    return np.int32(np.rint(np.float32(fraction * _COEF_SCALE)))
+def _weights(fraction: np.float32) -> tuple[np.int16, np.int16]:
+    """cv2's 11-bit weights ``(1 - f, f)``, in float32, rounded to nearest even as
+    saturate_cast<short>."""
+    one = np.float32(1.0) - fraction
+    scale = np.float32(_COEF_SCALE)
+    return np.int16(np.rint(np.float32(one * scale))), np.int16(np.rint(np.float32(fraction * scale)))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _aligned(n: int) -> int:
+    return (n + 3) & ~3
 
 
 @njit(cache=True, nogil=True)
-def _linear_taps(
-    src_len: int, dst_len: int, channels: int, offsets: np.ndarray, weights: np.ndarray
+def _linear_horizontal(
+    row: np.ndarray, channels: int, x_off: np.ndarray, x_off1: np.ndarray, fast: int,
+    x_w0: np.ndarray, x_w1: np.ndarray, pairs: np.ndarray, target: np.ndarray,
 ) -> None:
-    """cv2's INTER_LINEAR taps along one axis: first source element (times
-    ``channels``) and the two 11-bit weights of each output position."""
-    scale = src_len / dst_len
-    for i in range(dst_len):
-        s, f = _linear_tap(i, src_len, scale)
-        offsets[i] = s * channels
-        weights[2 * i] = _weight(1.0 - f)
-        weights[2 * i + 1] = _weight(f)
+    """Horizontal pass of one source row: ``target = (a0 p[x0] + a1 p[x1]) >> 4``
+    (int16: cv2's vertical pass starts with that shift).
 
-
-@njit(cache=True, nogil=True, inline="always")
-def _linear_row(
-    row: np.ndarray, x_off: np.ndarray, x_w: np.ndarray, channels: int, target: np.ndarray
-) -> None:
-    """Horizontal pass of one source row: ``target = a0 p[x0] + a1 p[x0 + C]`` (int32)."""
-    row_len = row.shape[0]
+    First the two taps of every output value are gathered into ``pairs`` (a copy per
+    pixel, no arithmetic: left taps then right taps, or for gray the (left, right)
+    byte pairs), then one contiguous loop does the arithmetic, which vectorises."""
     out_w = x_off.shape[0]
+    out_len = target.shape[0]
+    if channels == 1:
+        pair16 = pairs[: 2 * out_w].view(np.uint16)
+        for x in range(fast):
+            pair16[x] = _load_u16(row, x_off[x])
+        for x in range(fast, out_w):
+            pairs[2 * x] = row[np.uint64(x_off[x])]
+            pairs[2 * x + 1] = row[np.uint64(x_off1[x])]
+        for x in range(out_w):
+            total = np.add(np.multiply(np.int32(pairs[2 * x]), np.int32(x_w0[x])),
+                           np.multiply(np.int32(pairs[2 * x + 1]), np.int32(x_w1[x])))
+            target[x] = np.int16(np.right_shift(total, np.int32(4)))
+        return
+    left = pairs[: _aligned(out_len + 1)]
+    right = pairs[_aligned(out_len + 1) :]
     if channels == 3:
+        # The 4-byte copy reads one byte past the right tap: only up to ``fast``.
+        for x in range(fast):
+            _store_u32(left, 3 * x, _load_u32(row, x_off[x]))
+            _store_u32(right, 3 * x, _load_u32(row, x_off1[x]))
+        for x in range(fast, out_w):
+            for c in range(3):
+                left[3 * x + c] = row[np.uint64(x_off[x] + c)]
+                right[3 * x + c] = row[np.uint64(x_off1[x] + c)]
+    elif channels == 4:
         for x in range(out_w):
-            o = x_off[x]
-            # The right tap of the last column may point past the row; its weight is
-            # then 0, so read the column itself.
-            o1 = min(o + 3, row_len - 3)
-            a0 = x_w[2 * x]
-            a1 = x_w[2 * x + 1]
-            target[3 * x] = np.int32(row[o]) * a0 + np.int32(row[o1]) * a1
-            target[3 * x + 1] = np.int32(row[o + 1]) * a0 + np.int32(row[o1 + 1]) * a1
-            target[3 * x + 2] = np.int32(row[o + 2]) * a0 + np.int32(row[o1 + 2]) * a1
-    elif channels == 1:
+            _store_u32(left, 4 * x, _load_u32(row, x_off[x]))
+            _store_u32(right, 4 * x, _load_u32(row, x_off1[x]))
+    else:  # 2
         for x in range(out_w):
-            o = x_off[x]
-            o1 = min(o + 1, row_len - 1)
-            target[x] = np.int32(row[o]) * x_w[2 * x] + np.int32(row[o1]) * x_w[2 * x + 1]
-    else:
-        for x in range(out_w):
-            o = x_off[x]
-            o1 = min(o + channels, row_len - channels)
-            for c in range(channels):
-                target[channels * x + c] = (np.int32(row[o + c]) * x_w[2 * x]
-                                            + np.int32(row[o1 + c]) * x_w[2 * x + 1])
+            _store_u16(left, 2 * x, _load_u16(row, x_off[x]))
+            _store_u16(right, 2 * x, _load_u16(row, x_off1[x]))
+    for i in range(out_len):
+        total = np.add(np.multiply(np.int32(left[i]), np.int32(x_w0[i])),
+                       np.multiply(np.int32(right[i]), np.int32(x_w1[i])))
+        target[i] = np.int16(np.right_shift(total, np.int32(4)))
 
 
 @njit(cache=True, nogil=True)
@@ -87,44 +133,82 @@ def _linear_band(
     band: int, bands: int, scratch: np.ndarray, src: np.ndarray, dst: np.ndarray,
     channels: int,
 ) -> None:
-    """Rows of band ``band`` of ``dst`` (h, w * C) from ``src`` (H, W * C).
+    """Rows of band ``band`` of ``dst`` (h, w * C) from ``src`` (H, W * C), exactly as
+    cv2's INTER_LINEAR for uint8.
 
-    Horizontal pass: ``S = a0 p[x0] + a1 p[x0 + C]`` (int32, 11-bit weights) of the two
-    source rows, kept while consecutive output rows share them (enlarging); vertical:
-    cv2's SIMD rounding ``((b0 (S0 >> 4)) >> 16 + (b1 (S1 >> 4)) >> 16 + 2) >> 2``.
+    Horizontal pass (cv2's HResizeLinear): ``S = a0 p[x0] + a1 p[x0 + C]`` with 11-bit
+    weights, kept as ``S >> 4`` (int16) in a two-row cache while consecutive output rows
+    share source rows; vertical (cv2's VResizeLinearVec_32s8u, used for every column):
+    ``(((b0 (S0 >> 4)) >> 16) + ((b1 (S1 >> 4)) >> 16) + 2) >> 2``.  Horizontal taps are
+    clamped to the image (fraction 0 there); vertical ones are not, as in cv2: above the
+    first row both taps read row 0 with the unclamped weights.
     """
     height, row_len = src.shape
     out_h, out_len = dst.shape
     width = row_len // channels
     out_w = out_len // channels
-    buffer = scratch[band].view(np.int32)
-    x_off = buffer[:out_w]
-    x_w = buffer[out_w : 3 * out_w]
-    rows = buffer[3 * out_w : 3 * out_w + 2 * out_len].reshape(2, out_len)
-    _linear_taps(width, out_w, channels, x_off, x_w)
-    scale = height / out_h
-    cached = (-1, -1)  # source rows held in rows[0], rows[1]
+    buffer = scratch[band].view(np.uint8)
+    at = 0
+    x_off = buffer[at : at + 4 * out_w].view(np.int32)
+    at += 4 * out_w
+    x_off1 = buffer[at : at + 4 * out_w].view(np.int32)
+    at += 4 * out_w
+    x_w0 = buffer[at : at + 2 * out_len].view(np.int16)
+    at += _aligned(2 * out_len)
+    x_w1 = buffer[at : at + 2 * out_len].view(np.int16)
+    at += _aligned(2 * out_len)
+    pairs = buffer[at : at + 2 * _aligned(out_len + 1)]
+    at += 2 * _aligned(out_len + 1)
+    rows = buffer[at : at + 4 * out_len].view(np.int16).reshape(2, out_len)
+    scale = 1.0 / (out_w / width)
+    # Pixels whose 4-byte (BGR) or 2-byte (gray pair) copy stays inside the row.
+    copy_len = 4 if channels == 3 else 2
+    fast = 0
+    for x in range(out_w):
+        s, f = _linear_tap(x, width, scale)
+        if s < 0:
+            s = 0
+            f = np.float32(0.0)
+        if s >= width - 1:
+            s = width - 1
+            f = np.float32(0.0)
+        s1 = min(s + 1, width - 1)
+        x_off[x] = s * channels
+        x_off1[x] = s1 * channels
+        a0, a1 = _weights(f)
+        for c in range(channels):
+            x_w0[channels * x + c] = a0
+            x_w1[channels * x + c] = a1
+        if (channels == 1 and s + 2 <= width) or (channels == 3 and (s1 * 3 + 4 <= row_len)):
+            fast = x + 1
+    scale_y = 1.0 / (out_h / height)
+    held0 = -1  # source row cached in rows[0] (even rows) and rows[1] (odd rows)
+    held1 = -1
     for y in range(band * out_h // bands, (band + 1) * out_h // bands):
-        s, f = _linear_tap(y, height, scale)
-        b0 = _weight(1.0 - f)
-        b1 = _weight(f)
-        s1 = min(s + 1, height - 1)
-        if cached[1] == s:
-            # Moving down by one source row: the old bottom becomes the top.
-            for i in range(out_len):
-                rows[0, i] = rows[1, i]
-            cached = (s, cached[1])
-        if cached[0] != s:
-            _linear_row(src[s], x_off, x_w, channels, rows[0])
-        if cached[1] != s1:
-            _linear_row(src[s1], x_off, x_w, channels, rows[1])
-        cached = (s, s1)
-        top = rows[0]
-        bottom = rows[1]
+        s, f = _linear_tap(y, height, scale_y)
+        b0, b1 = _weights(f)
+        r0 = min(max(s, 0), height - 1)
+        r1 = min(max(s + 1, 0), height - 1)
+        for r in (r0, r1):
+            if r & 1:
+                if held1 != r:
+                    _linear_horizontal(src[r], channels, x_off, x_off1, fast, x_w0, x_w1,
+                                       pairs, rows[1])
+                    held1 = r
+            elif held0 != r:
+                _linear_horizontal(src[r], channels, x_off, x_off1, fast, x_w0, x_w1,
+                                   pairs, rows[0])
+                held0 = r
+        top = rows[r0 & 1]
+        bottom = rows[r1 & 1]
         out = dst[y]
+        # int16 products' high halves (pmulhw); numpy ufuncs keep the arithmetic in
+        # 16/32 bits, where Python operators would widen it to int64.
         for i in range(out_len):
-            v = (((b0 * (top[i] >> 4)) >> 16) + ((b1 * (bottom[i] >> 4)) >> 16) + 2) >> 2
-            out[i] = np.uint8(min(max(v, 0), 255))
+            high0 = np.int16(np.right_shift(np.multiply(np.int32(b0), np.int32(top[i])), np.int32(16)))
+            high1 = np.int16(np.right_shift(np.multiply(np.int32(b1), np.int32(bottom[i])), np.int32(16)))
+            value = np.right_shift(np.add(np.add(high0, high1), np.int16(2)), np.int16(2))
+            out[i] = np.uint8(min(max(value, np.int16(0)), np.int16(255)))
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -217,7 +301,8 @@ def _block_band(
 ) -> None:
     """Integer factors ``fx`` x ``fy``: exact block sums, ``round(sum / area)`` with
     ties to even (cv2's resizeAreaFast multiplies by ``1 / area`` in float32), except
-    2 x 2, where cv2's SIMD path rounds ties up: ``(sum + 2) >> 2``."""
+    2 x 2 with 1, 3 or 4 channels, where cv2's SIMD path rounds ties up: ``(sum + 2)
+    >> 2``."""
     out_h, out_len = dst.shape
     row_len = src.shape[1]
     sums = scratch[band].view(np.int32)[:row_len]
@@ -232,7 +317,7 @@ def _block_band(
                 sums[i] += np.int32(row[i])
         out = dst[y]
         step = fx * channels
-        if fx == 2 and fy == 2:
+        if fx == 2 and fy == 2 and channels != 2:
             for x in range(out_len // channels):
                 for c in range(channels):
                     total = sums[x * step + c] + sums[x * step + channels + c]
@@ -259,7 +344,7 @@ def resize_scratch_length(src_hw: tuple[int, int], dst_hw: tuple[int, int], chan
     """Float32 elements per band that :func:`resize` needs for these sizes."""
     (height, width), (out_h, out_w) = src_hw, dst_hw
     if method == "bilinear":
-        return 3 * out_w + 2 * out_w * channels
+        return max(2 * out_w + (10 * out_w * channels + 23) // 4, width * channels)
     if width % out_w == 0 and height % out_h == 0:
         return width * channels
     taps_x = math.ceil(width / out_w) + 1
@@ -329,7 +414,11 @@ def resize(
     rows = require_scratch(scratch, bands, resize_scratch_length((height, width), (out_h, out_w), channels, method))
     flat_src = image.reshape(height, width * channels)
     flat_dst = out.reshape(out_h, out_w * channels)
-    if method == "bilinear":
+    if method == "bilinear" and channels == 2 and width == 2 * out_w and height == 2 * out_h:
+        # cv2 halves with INTER_AREA; for 1, 3 and 4 channels the bilinear path gives
+        # the same result, for 2 channels cv2's area path rounds ties to even.
+        run_bands(_block_band, _block_parallel, bands, rows, flat_src, flat_dst, channels, 2, 2)
+    elif method == "bilinear":
         run_bands(_linear_band, _linear_parallel, bands, rows, flat_src, flat_dst, channels)
     elif width % out_w == 0 and height % out_h == 0:
         run_bands(_block_band, _block_parallel, bands, rows, flat_src, flat_dst, channels,

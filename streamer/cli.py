@@ -189,7 +189,7 @@ def _unique_names(cameras: list[Any]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_guard
 def info(source: str, as_json: bool) -> None:
-    """Print what SOURCE holds: container, streams, codecs, size, fps, duration, frames."""
+    """Print what SOURCE (a file, stream URL or webcam) holds: container, streams, codecs, size, fps, duration, frames."""
     from streamer.sources import probe
 
     described = probe(source)

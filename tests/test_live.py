@@ -284,3 +284,15 @@ def test_ctrl_c_while_blocked_connecting(tmp_path: Path) -> None:
         listener.close()
     assert proc.returncode == 130, err
     assert "Traceback" not in err
+
+
+def test_info_on_a_stream_and_a_wrong_path(rtsp_server, car_camera_clip: Path) -> None:  # noqa: F811
+    server = rtsp_server({"/cam": car_camera_clip}, users={"/cam": ("viewer", "pw1")})
+    r = subprocess.run([sys.executable, "-m", "streamer.cli", "info", server.url("/cam", "viewer", "pw1")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "768x432" in r.stdout and "h264" in r.stdout and "pw1" not in r.stdout
+    r = subprocess.run([sys.executable, "-m", "streamer.cli", "info", server.url("/nope", "viewer", "pw1")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "not found (404)" in r.stderr and "pw1" not in r.stderr
+    assert "Traceback" not in r.stderr

@@ -220,6 +220,18 @@ class LiveSource:
             raise _Permanent("has no video stream")
         return container
 
+    def probe(self) -> SourceInfo:
+        """Connect once, describe the stream, disconnect (no retries)."""
+        try:
+            container = self._open()
+        except Exception as exc:  # noqa: BLE001 - translated here
+            reason = _classify(exc) or _reason(exc)
+            raise SourceError(f"{self.display}: {mask_credentials(reason)}") from None
+        try:
+            return container_info(self.public_uri, container, None)
+        finally:
+            container.close()
+
     def _wait(self, attempt: int) -> bool:
         """Sleep before the next attempt; False when stopped meanwhile."""
         return not self._stop.wait(self.backoff.delay(attempt, self._rng))
