@@ -57,6 +57,7 @@ def main() -> None:
 @click.option("--iou", type=click.FloatRange(0, 1), help="IoU threshold of class-aware NMS [0.45].")
 @click.option("--classes", help="Keep only these classes, comma-separated names or ids (e.g. person,car).")
 @click.option("--detect-every", type=click.IntRange(min=1), help="Run the detector on every N-th frame [1].")
+@click.option("--detect-min-motion", type=click.FloatRange(0, 1), help="Skip the detector while less than this fraction of the frame moves (needs a motion kernel step).")
 @click.option("--no-detect", "no_detect", is_flag=True, default=None, help="Only run the kernels, no detector.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]), help="Where the detector runs [auto].")
 @click.option("--threads", type=click.IntRange(1, 64), help="ONNX Runtime threads per detector [cores / workers].")

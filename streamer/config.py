@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from streamer.errors import ConfigError
 from streamer.kernel_chain import KernelStep, parse_kernels
@@ -47,6 +47,9 @@ class RunSettings(BaseModel):
     classes: list[str] | None = Field(None, description="keep only these class names (or ids)")
     detect: bool = Field(True, description="run the detector at all")
     detect_every: int = Field(1, ge=1, description="run the detector on every N-th frame")
+    detect_min_motion: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="skip the detector while the motion step's score (moving fraction of the frame) is below this")
     device: Device = "auto"
     threads: int | None = Field(None, ge=1, le=64, description="ONNX Runtime threads per detector (default: cores / workers)")
     detect_workers: int | None = Field(None, ge=1, le=16, description="detectors working on successive frames in parallel (default: 2 on a CPU with 2+ cores, 1 on a GPU)")
@@ -108,6 +111,12 @@ class RunSettings(BaseModel):
         if v not in X264_PRESETS:
             raise ValueError(f"unknown x264 preset {v!r} (one of {', '.join(X264_PRESETS)})")
         return v
+
+    @model_validator(mode="after")
+    def _motion_gate_needs_motion(self) -> RunSettings:
+        if self.detect_min_motion is not None and not any(k.kind == "motion" for k in self.kernels):
+            raise ValueError("detect_min_motion needs a motion step in kernels (e.g. --kernels motion=background)")
+        return self
 
     def outputs_for(self, source: str) -> tuple[Path | None, Path]:
         """(video path or None, jsonl path).

@@ -202,7 +202,7 @@ class Runner:
         if self.chain:
             stages.append(KernelStage(self.chain))
         if self.detector is not None:
-            self._detect_stage = DetectStage(self.detectors, every=s.detect_every)
+            self._detect_stage = DetectStage(self.detectors, every=s.detect_every, min_motion=s.detect_min_motion)
             stages.append(self._detect_stage)
         annotators: list[Annotator] = []
         if self.chain.edges is not None and self.chain.edges.overlay:

@@ -61,13 +61,17 @@ class DetectStage:
 
     name = "detect"
 
-    def __init__(self, detectors: Sequence[Detector], *, every: int = 1) -> None:
+    def __init__(self, detectors: Sequence[Detector], *, every: int = 1, min_motion: float | None = None) -> None:
         if every < 1:
             raise ValueError(f"detect every must be >= 1, got {every}")
         if not detectors:
             raise ValueError("DetectStage needs at least one detector")
         self.workers = len(detectors)
         self.every = every
+        # With a motion step in the kernels: skip the detector while nothing moves
+        # (the last boxes stay), which saves most of the CPU on a quiet camera.
+        self.min_motion = min_motion
+        self.skipped_still = 0
         self._pool = list(detectors)
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -86,9 +90,12 @@ class DetectStage:
         detector.warmup()
 
     def process(self, frame: Frame) -> Frame:
+        still = (self.min_motion is not None and frame.motion is not None
+                 and not frame.motion.reset and frame.motion.score < self.min_motion)
         with self._lock:
-            due = self._taken % self.every == 0
-            self._taken += 1
+            due = self._taken % self.every == 0 and not still
+            self._taken += 0 if still else 1
+            self.skipped_still += int(still)
         if due:
             frame.detections = self._local.detector.detect(frame.image)
             frame.detected = True
