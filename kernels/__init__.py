@@ -38,23 +38,54 @@ Threading
 """
 
 from . import _threading  # noqa: F401  (selects the threading layer before any kernel runs)
-from ._bilateral import bilateral_filter
-from ._canny import canny_edges
-from ._clahe import Clahe, clahe
-from ._color import balance_gains, color_adjust, color_lut
-from ._convert import bgr_to_gray, bgr_to_i420, bgr_to_yuv, gray_to_bgr, i420_to_bgr, yuv_to_bgr
-from ._edges import edge_overlay, scharr_edges, sobel_edges
-from ._fused import fused_filter
-from ._gaussian import gaussian_blur
-from ._labels import connected_boxes
-from ._median import median_blur
-from ._morphology import morphology
-from ._motion import MotionDetector, MotionResult
-from ._preprocess import preprocess
-from ._resize import resize
-from ._scene import SceneCut
-from ._temporal import TemporalDenoiser
 from ._warmup import warmup
+
+# Kernel modules load on first use (``kernels.gaussian_blur`` or ``from
+# streamer.kernels import gaussian_blur``): importing all of them costs ~0.1 s of a
+# start-up that should stay under a second, and a stream uses a few.
+_MODULES = {
+    "bilateral_filter": "_bilateral",
+    "canny_edges": "_canny",
+    "Clahe": "_clahe",
+    "clahe": "_clahe",
+    "balance_gains": "_color",
+    "color_adjust": "_color",
+    "color_lut": "_color",
+    "bgr_to_gray": "_convert",
+    "bgr_to_i420": "_convert",
+    "bgr_to_yuv": "_convert",
+    "gray_to_bgr": "_convert",
+    "i420_to_bgr": "_convert",
+    "yuv_to_bgr": "_convert",
+    "edge_overlay": "_edges",
+    "scharr_edges": "_edges",
+    "sobel_edges": "_edges",
+    "fused_filter": "_fused",
+    "gaussian_blur": "_gaussian",
+    "connected_boxes": "_labels",
+    "median_blur": "_median",
+    "morphology": "_morphology",
+    "MotionDetector": "_motion",
+    "MotionResult": "_motion",
+    "preprocess": "_preprocess",
+    "resize": "_resize",
+    "SceneCut": "_scene",
+    "TemporalDenoiser": "_temporal",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(__import__(f"{__name__}.{module}", fromlist=[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "Clahe",

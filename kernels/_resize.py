@@ -15,11 +15,11 @@ _COEF_BITS = 11  # cv2's INTER_RESIZE_COEF_BITS
 _COEF_SCALE = 1 << _COEF_BITS
 
 
-# Unaligned loads and stores of 2 or 4 bytes of a uint8 array (``index`` in bytes, not
-# checked): the horizontal bilinear pass copies a whole pixel (3 channels and one byte
-# of the next, overwritten by the next copy) in one load and one store.
+# Unaligned loads and stores of 2, 4 or 8 bytes of a uint8 array (``index`` in bytes,
+# not checked): the horizontal bilinear pass copies whole pixels (a BGR pixel is a
+# 4-byte load, two of them one 8-byte store whose last bytes the next store replaces).
 def _unaligned(width: int, store: bool) -> object:
-    kind = types.uint16 if width == 2 else types.uint32
+    kind = {2: types.uint16, 4: types.uint32, 8: types.uint64}[width]
 
     def typer(typingctx, arr, index, *value):  # noqa: ANN001, ANN202
         def codegen(context, builder, sig, args):  # noqa: ANN001, ANN202
@@ -41,17 +41,23 @@ def _unaligned(width: int, store: bool) -> object:
     if store:
         def store_typer(typingctx, arr, index, value):  # noqa: ANN001, ANN202
             return typer(typingctx, arr, index, value)
+
+        store_typer.__name__ = store_typer.__qualname__ = f"_store_u{8 * width}"
         return intrinsic(store_typer)
 
     def load_typer(typingctx, arr, index):  # noqa: ANN001, ANN202
         return typer(typingctx, arr, index)
+
+    load_typer.__name__ = load_typer.__qualname__ = f"_load_u{8 * width}"
     return intrinsic(load_typer)
 
 
 _load_u16 = _unaligned(2, store=False)
 _load_u32 = _unaligned(4, store=False)
+_load_u64 = _unaligned(8, store=False)
 _store_u16 = _unaligned(2, store=True)
 _store_u32 = _unaligned(4, store=True)
+_store_u64 = _unaligned(8, store=True)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -79,62 +85,13 @@ def _aligned(n: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def _linear_horizontal(
-    row: np.ndarray, channels: int, x_off: np.ndarray, x_off1: np.ndarray, fast: int,
-    x_w0: np.ndarray, x_w1: np.ndarray, pairs: np.ndarray, target: np.ndarray,
-) -> None:
-    """Horizontal pass of one source row: ``target = (a0 p[x0] + a1 p[x1]) >> 4``
-    (int16: cv2's vertical pass starts with that shift).
-
-    First the two taps of every output value are gathered into ``pairs`` (a copy per
-    pixel, no arithmetic: left taps then right taps, or for gray the (left, right)
-    byte pairs), then one contiguous loop does the arithmetic, which vectorises."""
-    out_w = x_off.shape[0]
-    out_len = target.shape[0]
-    if channels == 1:
-        pair16 = pairs[: 2 * out_w].view(np.uint16)
-        for x in range(fast):
-            pair16[x] = _load_u16(row, x_off[x])
-        for x in range(fast, out_w):
-            pairs[2 * x] = row[np.uint64(x_off[x])]
-            pairs[2 * x + 1] = row[np.uint64(x_off1[x])]
-        for x in range(out_w):
-            total = np.add(np.multiply(np.int32(pairs[2 * x]), np.int32(x_w0[x])),
-                           np.multiply(np.int32(pairs[2 * x + 1]), np.int32(x_w1[x])))
-            target[x] = np.int16(np.right_shift(total, np.int32(4)))
-        return
-    left = pairs[: _aligned(out_len + 1)]
-    right = pairs[_aligned(out_len + 1) :]
-    if channels == 3:
-        # The 4-byte copy reads one byte past the right tap: only up to ``fast``.
-        for x in range(fast):
-            _store_u32(left, 3 * x, _load_u32(row, x_off[x]))
-            _store_u32(right, 3 * x, _load_u32(row, x_off1[x]))
-        for x in range(fast, out_w):
-            for c in range(3):
-                left[3 * x + c] = row[np.uint64(x_off[x] + c)]
-                right[3 * x + c] = row[np.uint64(x_off1[x] + c)]
-    elif channels == 4:
-        for x in range(out_w):
-            _store_u32(left, 4 * x, _load_u32(row, x_off[x]))
-            _store_u32(right, 4 * x, _load_u32(row, x_off1[x]))
-    else:  # 2
-        for x in range(out_w):
-            _store_u16(left, 2 * x, _load_u16(row, x_off[x]))
-            _store_u16(right, 2 * x, _load_u16(row, x_off1[x]))
-    for i in range(out_len):
-        total = np.add(np.multiply(np.int32(left[i]), np.int32(x_w0[i])),
-                       np.multiply(np.int32(right[i]), np.int32(x_w1[i])))
-        target[i] = np.int16(np.right_shift(total, np.int32(4)))
-
-
-@njit(cache=True, nogil=True)
 def _linear_band(
     band: int, bands: int, scratch: np.ndarray, src: np.ndarray, dst: np.ndarray,
     channels: int,
 ) -> None:
     """Rows of band ``band`` of ``dst`` (h, w * C) from ``src`` (H, W * C), exactly as
-    cv2's INTER_LINEAR for uint8.
+    cv2's INTER_LINEAR for uint8.  Arrays are indexed, not sliced, inside the row loop:
+    every view costs reference-count updates.
 
     Horizontal pass (cv2's HResizeLinear): ``S = a0 p[x0] + a1 p[x0 + C]`` with 11-bit
     weights, kept as ``S >> 4`` (int16) in a two-row cache while consecutive output rows
@@ -154,15 +111,21 @@ def _linear_band(
     x_off1 = buffer[at : at + 4 * out_w].view(np.int32)
     at += 4 * out_w
     x_w0 = buffer[at : at + 2 * out_len].view(np.int16)
+    # gray: the weights as (a0, a1) pairs, over both weight rows (pmaddwd-friendly)
+    x_wp = buffer[at : at + 4 * out_len].view(np.int16)
     at += _aligned(2 * out_len)
     x_w1 = buffer[at : at + 2 * out_len].view(np.int16)
     at += _aligned(2 * out_len)
-    pairs = buffer[at : at + 2 * _aligned(out_len + 1)]
-    at += 2 * _aligned(out_len + 1)
+    left = buffer[at : at + _aligned(out_len + 2)]
+    at += _aligned(out_len + 2)
+    right = buffer[at : at + _aligned(out_len + 2)]
+    at += _aligned(out_len + 2)
     rows = buffer[at : at + 4 * out_len].view(np.int16).reshape(2, out_len)
+    pair16 = left[: 2 * out_w].view(np.uint16)  # gray: (left, right) pairs
+    low = np.uint64(0xFFFFFF)
+    shift = np.uint64(24)
     scale = 1.0 / (out_w / width)
-    # Pixels whose 4-byte (BGR) or 2-byte (gray pair) copy stays inside the row.
-    copy_len = 4 if channels == 3 else 2
+    # ``fast``: pixels whose 8-byte (BGR) or 2-byte (gray pair) load stays in the row.
     fast = 0
     for x in range(out_w):
         s, f = _linear_tap(x, width, scale)
@@ -176,10 +139,14 @@ def _linear_band(
         x_off[x] = s * channels
         x_off1[x] = s1 * channels
         a0, a1 = _weights(f)
-        for c in range(channels):
-            x_w0[channels * x + c] = a0
-            x_w1[channels * x + c] = a1
-        if (channels == 1 and s + 2 <= width) or (channels == 3 and (s1 * 3 + 4 <= row_len)):
+        if channels == 1:
+            x_wp[2 * x] = a0
+            x_wp[2 * x + 1] = a1
+        else:
+            for c in range(channels):
+                x_w0[channels * x + c] = a0
+                x_w1[channels * x + c] = a1
+        if (channels == 1 and s + 2 <= width) or (channels == 3 and s * 3 + 8 <= row_len):
             fast = x + 1
     scale_y = 1.0 / (out_h / height)
     held0 = -1  # source row cached in rows[0] (even rows) and rows[1] (odd rows)
@@ -189,26 +156,68 @@ def _linear_band(
         b0, b1 = _weights(f)
         r0 = min(max(s, 0), height - 1)
         r1 = min(max(s + 1, 0), height - 1)
-        for r in (r0, r1):
-            if r & 1:
-                if held1 != r:
-                    _linear_horizontal(src[r], channels, x_off, x_off1, fast, x_w0, x_w1,
-                                       pairs, rows[1])
-                    held1 = r
-            elif held0 != r:
-                _linear_horizontal(src[r], channels, x_off, x_off1, fast, x_w0, x_w1,
-                                   pairs, rows[0])
+        for k in range(2):
+            r = r1 if k else r0
+            slot = r & 1
+            if (held1 if slot else held0) == r:
+                continue
+            if slot:
+                held1 = r
+            else:
                 held0 = r
-        top = rows[r0 & 1]
-        bottom = rows[r1 & 1]
-        out = dst[y]
+            # Horizontal pass of source row r into rows[slot] (written out here, not
+            # as a function: inlined or called, passing a dozen arrays cost as much as
+            # the arithmetic on small outputs).  The taps are first gathered into
+            # ``left`` and ``right`` (whole-pixel copies, no arithmetic; for gray,
+            # (left, right) byte pairs in ``left``), then one contiguous loop
+            # computes ``(a0 p[x0] + a1 p[x1]) >> 4``, which vectorises.
+            base = r * row_len
+            if channels == 1:
+                for x in range(fast):
+                    pair16[x] = _load_u16(src, base + x_off[x])
+                for x in range(fast, out_w):
+                    left[2 * x] = src[r, x_off[x]]
+                    left[2 * x + 1] = src[r, x_off1[x]]
+                for x in range(out_w):
+                    rows[slot, x] = np.int16(
+                        (np.int32(left[2 * x]) * x_wp[2 * x] + np.int32(left[2 * x + 1]) * x_wp[2 * x + 1]) >> 4
+                    )
+                continue
+            if channels == 3:
+                # One 8-byte load per pixel holds both taps (bytes 0-2 and 3-5; up to
+                # ``fast`` it stays inside the row), two pixels per 8-byte store (the
+                # last two bytes are overwritten by the next store).
+                for q in range(fast // 2):
+                    p0 = _load_u64(src, base + x_off[2 * q])
+                    p1 = _load_u64(src, base + x_off[2 * q + 1])
+                    _store_u64(left, 6 * q, (p0 & low) | (p1 << shift))
+                    _store_u64(right, 6 * q, ((p0 >> shift) & low) | (p1 & ~low))
+                for x in range(fast // 2 * 2, out_w):
+                    for c in range(3):
+                        left[3 * x + c] = src[r, x_off[x] + c]
+                        right[3 * x + c] = src[r, x_off1[x] + c]
+            elif channels == 4:
+                for x in range(out_w):
+                    _store_u32(left, 4 * x, _load_u32(src, base + x_off[x]))
+                    _store_u32(right, 4 * x, _load_u32(src, base + x_off1[x]))
+            else:  # 2
+                for x in range(out_w):
+                    _store_u16(left, 2 * x, _load_u16(src, base + x_off[x]))
+                    _store_u16(right, 2 * x, _load_u16(src, base + x_off1[x]))
+            # (LLVM narrows this int64 arithmetic to 16/32-bit lanes by itself.)
+            for i in range(out_len):
+                rows[slot, i] = np.int16(
+                    (np.int32(left[i]) * x_w0[i] + np.int32(right[i]) * x_w1[i]) >> 4
+                )
+        top = r0 & 1
+        bottom = r1 & 1
         # int16 products' high halves (pmulhw); numpy ufuncs keep the arithmetic in
         # 16/32 bits, where Python operators would widen it to int64.
         for i in range(out_len):
-            high0 = np.int16(np.right_shift(np.multiply(np.int32(b0), np.int32(top[i])), np.int32(16)))
-            high1 = np.int16(np.right_shift(np.multiply(np.int32(b1), np.int32(bottom[i])), np.int32(16)))
+            high0 = np.int16(np.right_shift(np.multiply(np.int32(b0), np.int32(rows[top, i])), np.int32(16)))
+            high1 = np.int16(np.right_shift(np.multiply(np.int32(b1), np.int32(rows[bottom, i])), np.int32(16)))
             value = np.right_shift(np.add(np.add(high0, high1), np.int16(2)), np.int16(2))
-            out[i] = np.uint8(min(max(value, np.int16(0)), np.int16(255)))
+            dst[y, i] = np.uint8(min(max(value, np.int16(0)), np.int16(255)))
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -217,6 +226,54 @@ def _linear_parallel(
 ) -> None:
     for band in prange(bands):
         _linear_band(band, bands, scratch, src, dst, channels)
+
+
+@njit(cache=True, nogil=True)
+def _half_band(
+    band: int, bands: int, scratch: np.ndarray, src: np.ndarray, dst: np.ndarray,
+    channels: int,
+) -> None:
+    """Halving (W, H exactly 2 w, 2 h) with 1, 3 or 4 channels: ``(sum of the 2x2 box
+    + 2) >> 2``, cv2's INTER_AREA fast path, which cv2.resize also takes for
+    INTER_LINEAR at exactly half size (the bilinear weights are then 1/2 and give the
+    same result)."""
+    out_h, out_len = dst.shape
+    row_len = src.shape[1]
+    out_w = out_len // channels
+    boxes = scratch[band].view(np.uint8)[: row_len + 4]
+    for y in range(band * out_h // bands, (band + 1) * out_h // bands):
+        top = src[2 * y]
+        bottom = src[2 * y + 1]
+        out = dst[y]
+        if channels == 1:
+            for x in range(out_w):
+                total = (np.uint16(top[2 * x]) + np.uint16(top[2 * x + 1])
+                         + np.uint16(bottom[2 * x]) + np.uint16(bottom[2 * x + 1]) + np.uint16(2))
+                out[x] = np.uint8(total >> 2)
+            continue
+        # The box of every pixel and its right neighbour (contiguous, vectorises),
+        # then every other pixel of that row.
+        for i in range(row_len - channels):
+            total = (np.uint16(top[i]) + np.uint16(top[i + channels])
+                     + np.uint16(bottom[i]) + np.uint16(bottom[i + channels]) + np.uint16(2))
+            boxes[i] = np.uint8(total >> 2)
+        if channels == 3:
+            for x in range(out_w - 1):
+                _store_u32(out, 3 * x, _load_u32(boxes, 6 * x))
+            for c in range(3):
+                out[3 * (out_w - 1) + c] = boxes[6 * (out_w - 1) + c]
+        else:
+            for x in range(out_w):
+                for c in range(channels):
+                    out[channels * x + c] = boxes[2 * channels * x + c]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _half_parallel(
+    bands: int, scratch: np.ndarray, src: np.ndarray, dst: np.ndarray, channels: int
+) -> None:
+    for band in prange(bands):
+        _half_band(band, bands, scratch, src, dst, channels)
 
 
 @njit(cache=True, nogil=True)
@@ -344,9 +401,9 @@ def resize_scratch_length(src_hw: tuple[int, int], dst_hw: tuple[int, int], chan
     """Float32 elements per band that :func:`resize` needs for these sizes."""
     (height, width), (out_h, out_w) = src_hw, dst_hw
     if method == "bilinear":
-        return max(2 * out_w + (10 * out_w * channels + 23) // 4, width * channels)
+        return max(2 * out_w + (10 * out_w * channels + 23) // 4, width * channels + 1)
     if width % out_w == 0 and height % out_h == 0:
-        return width * channels
+        return width * channels + 1
     taps_x = math.ceil(width / out_w) + 1
     taps_y = math.ceil(height / out_h) + 1
     return out_w * (1 + taps_x) + out_h * (1 + taps_y) + width * channels
@@ -363,8 +420,9 @@ def resize(
     """Resize a gray or BGR frame to ``size = (width, height)``, as ``cv2.resize``.
 
     ``"bilinear"`` is ``INTER_LINEAR``: half-pixel centres, edge pixels replicated,
-    cv2's 11-bit fixed-point weights and rounding (equal to cv2, or within 1 level at
-    a few row ends where cv2's SIMD and scalar paths round differently).  ``"area"``
+    cv2's float32 tap positions, 11-bit fixed-point weights and SIMD rounding: equal
+    to cv2 for every size and channel count (at exactly half size cv2, and so this,
+    averages 2x2 boxes; at the same size both copy).  ``"area"``
     is ``INTER_AREA`` for shrinking: each output pixel is the mean of the source box it
     covers, fractional pixels weighted by their overlap; exact (cv2 equal) for integer
     factors, float32 and within 1 level of cv2 otherwise.  ``"area"`` cannot enlarge
@@ -414,9 +472,14 @@ def resize(
     rows = require_scratch(scratch, bands, resize_scratch_length((height, width), (out_h, out_w), channels, method))
     flat_src = image.reshape(height, width * channels)
     flat_dst = out.reshape(out_h, out_w * channels)
-    if method == "bilinear" and channels == 2 and width == 2 * out_w and height == 2 * out_h:
-        # cv2 halves with INTER_AREA; for 1, 3 and 4 channels the bilinear path gives
-        # the same result, for 2 channels cv2's area path rounds ties to even.
+    halving = width == 2 * out_w and height == 2 * out_h
+    if (out_w, out_h) == (width, height):
+        np.copyto(out, image)  # as cv2.resize
+    elif halving and channels != 2:
+        run_bands(_half_band, _half_parallel, bands, rows, flat_src, flat_dst, channels)
+    elif halving:
+        # cv2 halves with INTER_AREA for both methods; with 2 channels its area path
+        # rounds ties to even.
         run_bands(_block_band, _block_parallel, bands, rows, flat_src, flat_dst, channels, 2, 2)
     elif method == "bilinear":
         run_bands(_linear_band, _linear_parallel, bands, rows, flat_src, flat_dst, channels)
