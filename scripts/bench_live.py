@@ -52,9 +52,11 @@ def send_times(log: Path) -> dict[str, list[float]]:
     return out
 
 
-def run_cameras(urls: dict[str, str], out: Path, seconds: float, model: Path | None = None) -> list[Any]:
+def run_cameras(urls: dict[str, str], out: Path, seconds: float, model: Path | None = None,
+                no_video: bool = False) -> list[Any]:
     cams = [RunSettings(source=url, name=name.strip("/"), out_dir=out, progress=False, quiet=True,
-                        duration=seconds, stats_interval=2.0, model=model) for name, url in urls.items()]
+                        duration=seconds, stats_interval=2.0, model=model, no_video=no_video)
+            for name, url in urls.items()]
     multi = MultiRunner(cams)
     results: list[Any] = []
     t = threading.Thread(target=lambda: results.extend(multi.run()), daemon=True)
@@ -97,6 +99,19 @@ def latency(jsonl: Path, sent: list[float], warmup: float) -> dict[str, Any]:
     }
 
 
+def latency_run(args: argparse.Namespace, d: Path) -> dict[str, Any]:
+    clip30 = camera_clip(args.clip, d / "cam30.mp4", fps=args.fps, seconds=10.0)
+    log = d / "send.log"
+    with RtspServer({"/cam": clip30}, send_log=log) as server:
+        results = run_cameras({"/cam": server.url("/cam")}, d / "out", args.seconds, args.model, args.no_video)
+    summary = results[0].summary
+    out = latency(d / "out" / "cam.detections.jsonl", send_times(log)["/cam"], args.warmup)
+    out.update({"dropped": summary.dropped if summary else None,
+                "fps_in": summary.live["fps_in"] if summary and summary.live else None,
+                "fps_out": summary.live["fps_out"] if summary and summary.live else None})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
@@ -107,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-streams", type=int, default=6)
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled one)")
+    ap.add_argument("--no-video", action="store_true", help="JSONL only: no annotated video per camera")
+    ap.add_argument("--skip-latency", action="store_true", help="only the capacity runs")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     reason = gst_rtsp_unavailable()
@@ -114,24 +131,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_live: {reason}", file=sys.stderr)
         return 1
     report: dict[str, Any] = {"clip": str(args.clip), "fps": args.fps, "seconds": args.seconds,
-                              "model": str(args.model) if args.model else "bundled"}
+                              "model": str(args.model) if args.model else "bundled", "no_video": args.no_video}
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        clip30 = camera_clip(args.clip, d / "cam30.mp4", fps=args.fps, seconds=10.0)
-        log = d / "send.log"
-        with RtspServer({"/cam": clip30}, send_log=log) as server:
-            results = run_cameras({"/cam": server.url("/cam")}, d / "out", args.seconds, args.model)
-        summary = results[0].summary
-        report["latency"] = latency(d / "out" / "cam.detections.jsonl", send_times(log)["/cam"], args.warmup)
-        report["latency"].update({"dropped": summary.dropped if summary else None,
-                                  "fps_in": summary.live["fps_in"] if summary and summary.live else None,
-                                  "fps_out": summary.live["fps_out"] if summary and summary.live else None})
+        if not args.skip_latency:
+            report["latency"] = latency_run(args, d)
         clip15 = camera_clip(args.clip, d / "cam15.mp4", fps=args.capacity_fps, seconds=10.0)
         capacity: list[dict[str, Any]] = []
         for n in range(1, args.max_streams + 1):
             mounts = {f"/cam{i}": clip15 for i in range(n)}
             with RtspServer(mounts) as server:
-                res = run_cameras({m: server.url(m) for m in mounts}, d / f"cap{n}", args.capacity_seconds, args.model)
+                res = run_cameras({m: server.url(m) for m in mounts}, d / f"cap{n}", args.capacity_seconds,
+                                  args.model, args.no_video)
             drops = sum(r.summary.dropped for r in res if r.summary)
             steady = sum(drops_after(d / f"cap{n}" / f"{m.strip('/')}.detections.jsonl", args.warmup + 2.0)
                          for m in mounts)
@@ -145,11 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        lt = report["latency"]
-        print(f"{args.fps:g} fps 720p stream for {args.seconds:g} s, detector on every frame:")
-        print(f"  added latency sent->annotated p50 {lt.get('p50_ms')} ms, p95 {lt.get('p95_ms')} ms, "
-              f"p99 {lt.get('p99_ms')} ms, drift {lt.get('drift_ms')} ms; dropped {lt['dropped']}; "
-              f"fps in {lt['fps_in']}, out {lt['fps_out']}")
+        if "latency" in report:
+            lt = report["latency"]
+            print(f"{args.fps:g} fps 720p stream for {args.seconds:g} s, detector on every frame:")
+            print(f"  added latency sent->annotated p50 {lt.get('p50_ms')} ms, p95 {lt.get('p95_ms')} ms, "
+                  f"p99 {lt.get('p99_ms')} ms, drift {lt.get('drift_ms')} ms; dropped {lt['dropped']}; "
+                  f"fps in {lt['fps_in']}, out {lt['fps_out']}")
         for c in report["capacity"]:
             print(f"  {c['streams']} x {args.capacity_fps:g} fps: dropped {c['dropped']} "
                   f"({c['dropped_after_warmup']} after warm-up), fps out {c['fps_out_each']}")
