@@ -60,3 +60,20 @@ def make_bad_media(tmp_path: Path, clip: Path) -> dict[str, Path]:
     truncated.write_bytes(data[: len(data) // 2])
     return {"empty": empty, "text": text, "truncated": truncated, "missing": tmp_path / "missing.mp4",
             "directory": tmp_path}
+
+
+def assert_same_on_one_and_many_threads(run, image) -> None:  # type: ignore[no-untyped-def]
+    """``run(image)`` returns arrays; they must be identical with 1 and with all Numba threads."""
+    import numba
+    import numpy as np
+
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        serial = run(image)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        parallel = run(image)
+    finally:
+        numba.set_num_threads(previous)
+    for one, many in zip(serial, parallel):
+        np.testing.assert_array_equal(one, many)

@@ -13,6 +13,8 @@ from pathlib import Path
 import cv2
 import numba
 import numpy as np
+
+from conftest import assert_same_on_one_and_many_threads
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -567,17 +569,7 @@ def _run_every_kernel(image: np.ndarray) -> list[np.ndarray]:
 
 
 def test_every_kernel_gives_identical_results_on_one_and_many_threads(real_frames) -> None:
-    image = real_frames["intel_car-detection.mp4"]
-    previous = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        serial = _run_every_kernel(image)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        parallel = _run_every_kernel(image)
-    finally:
-        numba.set_num_threads(previous)
-    for one, many in zip(serial, parallel):
-        np.testing.assert_array_equal(one, many)
+    assert_same_on_one_and_many_threads(_run_every_kernel, real_frames["intel_car-detection.mp4"])
 
 
 def test_warmup_returns_elapsed_seconds_and_keeps_thread_count() -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 import cv2
 import numba
 import numpy as np
+
+from conftest import assert_same_on_one_and_many_threads
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -701,17 +703,7 @@ def _run_suite(image: np.ndarray) -> list[np.ndarray]:
 
 
 def test_new_kernels_identical_on_one_and_many_threads(real_frames) -> None:
-    image = real_frames["intel_car-detection.mp4"]
-    previous = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        serial = _run_suite(image)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        parallel = _run_suite(image)
-    finally:
-        numba.set_num_threads(previous)
-    for one, many in zip(serial, parallel):
-        np.testing.assert_array_equal(one, many)
+    assert_same_on_one_and_many_threads(_run_suite, real_frames["intel_car-detection.mp4"])
 
 
 def test_warmup_by_family() -> None:
