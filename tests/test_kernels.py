@@ -14,12 +14,12 @@ import cv2
 import numba
 import numpy as np
 
-from conftest import assert_same_on_one_and_many_threads
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from conftest import assert_same_on_one_and_many_threads
 import naive_kernels as naive
 from streamer.kernels import (
     color_adjust,
