@@ -77,3 +77,43 @@ def assert_same_on_one_and_many_threads(run, image) -> None:  # type: ignore[no-
         numba.set_num_threads(previous)
     for one, many in zip(serial, parallel):
         np.testing.assert_array_equal(one, many)
+
+
+# Real frames for the kernel tests: a 1280x720 and a 768x432 clip, and two photos
+# (chelsea is 451 wide: an odd width).
+KERNEL_CLIPS = ("imageio_cockatoo_yuv420.mp4", "intel_car-detection.mp4")
+KERNEL_PHOTOS = ("imageio_chelsea.png", "imageio_coffee.png")
+
+
+def decode_frames(name: str, count: int, start: int = 0) -> list:  # type: ignore[type-arg]
+    """``count`` BGR frames (H, W, 3) uint8 of ``media/name`` from frame ``start`` on."""
+    import av
+
+    frames = []
+    with av.open(str(shared_file(f"media/{name}"))) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i >= start + count:
+                break
+            if i >= start:
+                frames.append(frame.to_ndarray(format="bgr24"))
+    return frames
+
+
+@pytest.fixture(scope="session")
+def real_frames() -> dict:  # type: ignore[type-arg]
+    """The first frame of each of KERNEL_CLIPS and the KERNEL_PHOTOS, BGR uint8."""
+    import cv2
+
+    frames = {name: decode_frames(name, 1)[0] for name in KERNEL_CLIPS}
+    for name in KERNEL_PHOTOS:
+        path = shared_file(f"media/photos/{name}")
+        photo = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if photo is None:
+            pytest.skip(f"could not read test photo {path}")
+        frames[name] = photo
+    return frames
+
+
+@pytest.fixture(params=KERNEL_CLIPS + KERNEL_PHOTOS)
+def frame(request: pytest.FixtureRequest, real_frames: dict):  # type: ignore[no-untyped-def,type-arg]
+    return real_frames[request.param]

