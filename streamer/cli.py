@@ -52,7 +52,7 @@ def main() -> None:
 @main.command()
 @click.argument("sources", nargs=-1)
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML file with the same settings, and named cameras (options given here override it).")
-@click.option("--model", type=click.Path(path_type=Path), help="ONNX detector (default: the bundled NanoDet-g).")
+@click.option("--model", type=click.Path(path_type=Path), help="ONNX detector file, or a bundled model: yolox-nano (default), nanodet-g (see streamer models).")
 @click.option("--conf", type=click.FloatRange(0, 1), help="Minimum detection score [0.35].")
 @click.option("--iou", type=click.FloatRange(0, 1), help="IoU threshold of class-aware NMS [0.45].")
 @click.option("--classes", help="Keep only these classes, comma-separated names or ids (e.g. person,car).")
@@ -199,20 +199,23 @@ def info(source: str, as_json: bool) -> None:
 
 @main.command()
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--bench", is_flag=True, help="Also time each bundled model here (ONNX Runtime on the CPU, 1 thread and default threads).")
+@click.option("--runs", type=click.IntRange(1, 10000), default=20, show_default=True, help="Timed inferences per measurement with --bench.")
 @_guard
-def models(files: tuple[Path, ...]) -> None:
-    """List the bundled models, or describe the ONNX FILES given (inputs, outputs, layout, labels)."""
-    from streamer.detection import bundled_models, describe_model
+def models(files: tuple[Path, ...], bench: bool, runs: int) -> None:
+    """List the bundled models, or describe the ONNX FILES (or bundled names) given (inputs, outputs, layout, labels)."""
+    from streamer.detection import describe_model, resolve_model
+    from streamer.detection.inspect import format_bundled
 
     if not files:
-        for path, card in bundled_models():
-            click.echo(f"{card.name}  {card.family}  {card.input.width}x{card.input.height}  "
-                       f"{len(card.labels)} classes  {card.licence}  {path}")
+        click.echo(format_bundled(bench_runs=runs if bench else None))
         return
+    if bench:
+        raise click.UsageError("--bench times the bundled models; give no FILES with it")
     for i, f in enumerate(files):
         if i:
             click.echo("")
-        click.echo(describe_model(f).format())
+        click.echo(describe_model(resolve_model(f)).format())
 
 
 if __name__ == "__main__":

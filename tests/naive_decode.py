@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 #: The bundled NanoDet-g model (built into the repository's models/ folder).
 BUNDLED_NANODET = ROOT / "models" / "nanodet_g_416_coco.onnx"
+#: The bundled default detector, YOLOX-Nano (committed to models/).
+BUNDLED_YOLOX = ROOT / "models" / "yolox_nano_416_coco.onnx"
 
 
 def shared(relative: str) -> Path:

@@ -188,7 +188,7 @@ def test_bundled_card_loads() -> None:
     card = load_card(bundled.with_suffix(".yaml"))
     assert card.family == "nanodet" and len(card.labels) == 80 and card.outputs["reg_max"] == 10
     assert find_card(bundled) == card
-    assert bundled_models()[0] == (bundled, card)
+    assert ("nanodet-g", bundled, card) in bundled_models()
 
 
 def yolox_card(**changes: object) -> dict:
@@ -405,10 +405,9 @@ def test_option_errors(option: dict, match: str) -> None:
 
 
 def test_default_detector_is_bundled_and_thread_confined() -> None:
-    bundled = bundled_nanodet()
     detector = Detector(device="cpu", threads=1)
-    assert detector.path == bundled and detector.input_size == (416, 416)
-    assert "nanodet" in repr(detector)
+    assert detector.path == naive.BUNDLED_YOLOX and detector.input_size == (416, 416)
+    assert "yolox" in repr(detector)
     detector.warmup()
     coffee, errors = photo("imageio_coffee.png"), []
 

