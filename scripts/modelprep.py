@@ -18,7 +18,7 @@ import json
 import os
 import platform
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -411,7 +411,3 @@ def replace_readme_section(readme: Path, key: str, script: str, body: str) -> bo
         raise PrepError(f"{readme}: no generated section {key!r} (lines {begin.strip()} ... {end.strip()})")
     return write_if_changed(readme, (head + begin + body.rstrip("\n") + "\n" + end + tail).encode())
 
-
-def format_files(names: Iterable[str], out_dir: Path) -> str:
-    """``name (size MB)`` for files in ``out_dir``, comma-separated (for progress logs)."""
-    return ", ".join(f"{n} ({(out_dir / n).stat().st_size / 1e6:.1f} MB)" for n in names)
