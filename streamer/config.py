@@ -41,7 +41,7 @@ class RunSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     source: str | None = Field(None, description="input file")
-    model: Path | None = Field(None, description="ONNX detector; None uses the bundled default")
+    model: Path | None = Field(None, description="ONNX detector file or bundled model name (yolox-nano, nanodet-g); None uses the bundled default, yolox-nano")
     conf: float = Field(0.35, ge=0.0, le=1.0, description="minimum detection score")
     iou: float = Field(0.45, ge=0.0, le=1.0, description="IoU threshold of class-aware NMS")
     classes: list[str] | None = Field(None, description="keep only these class names (or ids)")

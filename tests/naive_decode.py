@@ -184,6 +184,16 @@ def nms(xyxy: np.ndarray, scores: np.ndarray, threshold: float, classes: np.ndar
     return kept
 
 
+def assert_same(decoded: tuple[np.ndarray, ...], reference: tuple[np.ndarray, ...]) -> None:
+    """Check a product decoder's output against a reference decode (same rows, same order)."""
+    (xyxy, score, class_id), (ref_xyxy, ref_score, ref_class) = decoded, reference
+    assert xyxy.dtype == np.float32 and score.dtype == np.float32 and class_id.dtype == np.int32
+    assert len(score) == len(ref_score) > 0
+    np.testing.assert_allclose(xyxy, ref_xyxy, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(score, ref_score, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(class_id, ref_class)
+
+
 def constant_model(
     path: Path,
     inputs: dict[str, list[int | str]],

@@ -21,21 +21,12 @@ from streamer.detection.families import FAMILIES
 from streamer.detection.graph import GraphInfo, TensorInfo, read_graph
 from streamer.errors import ModelError
 
-shared, nudenet_model = naive.shared, naive.nudenet_model
+shared, nudenet_model, assert_same = naive.shared, naive.nudenet_model, naive.assert_same
 
 
 def raw_outputs(detector: Detector, photo: str) -> dict[str, np.ndarray]:
     detector.prepare(cv2.imread(str(shared(f"media/photos/{photo}"))))
     return detector.infer()
-
-
-def assert_same(decoded: tuple[np.ndarray, ...], reference: tuple[np.ndarray, ...]) -> None:
-    (xyxy, score, class_id), (ref_xyxy, ref_score, ref_class) = decoded, reference
-    assert xyxy.dtype == np.float32 and score.dtype == np.float32 and class_id.dtype == np.int32
-    assert len(score) == len(ref_score) > 0
-    np.testing.assert_allclose(xyxy, ref_xyxy, rtol=1e-5, atol=1e-3)
-    np.testing.assert_allclose(score, ref_score, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(class_id, ref_class)
 
 
 # --- real models, real photos -------------------------------------------------------
