@@ -27,6 +27,7 @@ from streamer.kernel_chain import KernelChain, format_kernels
 from streamer.overlay import Annotator, BoxAnnotator, EdgeAnnotator, HudAnnotator, LabelAnnotator, Overlay
 from streamer.pipeline import Pipeline, PipelineStats, Stage, StageStats
 from streamer.queues import Policy
+from streamer.sinks.handoff import HandoffStage
 from streamer.sinks.jsonl import JsonlSink
 from streamer.sinks.video import VideoFileSink
 from streamer.sources import FileSource, SourceInfo
@@ -114,9 +115,23 @@ class Runner:
     cleanly, keeping what was written. Live sources connect in the decode thread and
     heal themselves (see :mod:`streamer.sources.live`); their frames flow newest-first
     through queues that drop stale frames and count every drop.
+
+    Parameters
+    ----------
+    settings : RunSettings
+        What to run.
+    detector : Detector, optional
+        Use this detector (one worker) instead of building them from ``settings``.
+    outputs : (Path or None, Path or None), optional
+        (video, JSONL) paths to write, None for none; default: ``settings.outputs_for``.
+    deliver : bool
+        In-process run (:func:`streamer.stream`): the last stage is a
+        :class:`~streamer.sinks.handoff.HandoffStage`, whose ``queue`` the caller reads, and
+        the overlay is drawn even without a video file.
     """
 
-    def __init__(self, settings: RunSettings, *, detector: Detector | None = None) -> None:
+    def __init__(self, settings: RunSettings, *, detector: Detector | None = None,
+                 outputs: tuple[Path | None, Path | None] | None = None, deliver: bool = False) -> None:
         if settings.source is None:
             raise ConfigError("no source given")
         t0 = time.perf_counter()
@@ -126,6 +141,8 @@ class Runner:
         self.display = mask_credentials(settings.source)
         self.events: list[SourceEvent] = []
         self._jsonl: JsonlSink | None = None
+        self._deliver = deliver
+        self.handoff: HandoffStage | None = None
         self.source: FileSource | LiveSource
         if self.live:
             self.source = LiveSource(
@@ -143,11 +160,12 @@ class Runner:
             self.detectors = [detector] if detector is not None else (self._detectors() if settings.detect else [])
             self.detector = self.detectors[0] if self.detectors else None
             self.chain = KernelChain(settings.kernels)
-            self.video_path, self.jsonl_path = settings.outputs_for(settings.source)
+            self.video_path, self.jsonl_path = outputs if outputs is not None else settings.outputs_for(settings.source)
             self.expected_frames = _expected_frames(self.info, settings) if self.info is not None else settings.max_frames
             # Only what this stream runs: a warm start stays well under a second.
             self.compile_seconds = kernels.warmup(("preprocess", *self.chain.families()))
-            self._jsonl = JsonlSink(self.jsonl_path, self.detector.labels if self.detector else [])
+            if self.jsonl_path is not None:
+                self._jsonl = JsonlSink(self.jsonl_path, self.detector.labels if self.detector else [])
         except BaseException:
             self.source.close()
             raise
@@ -213,18 +231,23 @@ class Runner:
                 annotators.append(LabelAnnotator(self.detector.labels))
         if s.hud:
             annotators.append(HudAnnotator())
-        if annotators and self.video_path is not None:
-            stages.append(OverlayStage(Overlay(annotators)))
-        self._output = OutputStage(open_video=self._open_video if self.video_path is not None else None, jsonl=self._jsonl)
-        stages.append(self._output)
         live = self.live or s.realtime
+        self._output = OutputStage(open_video=self._open_video if self.video_path is not None else None, jsonl=self._jsonl)
+        if self._deliver:
+            self.handoff = HandoffStage(self._output, policy=Policy.LATEST if live else Policy.BLOCK,
+                                        queue_size=1 if live else s.queue_size)
+            if annotators:
+                annotators.insert(0, self.handoff.keep)
+        if annotators and (self.video_path is not None or self.handoff is not None):
+            stages.append(OverlayStage(Overlay(annotators)))
+        stages.append(self.handoff or self._output)
         return Pipeline(
             self.source.frames, stages,
             policy=Policy.LATEST if live else Policy.BLOCK,
             # Live: one slot per link keeps latency low (the newest frame replaces a waiting
             # one); files: a few frames absorb jitter.
             queue_size=1 if live else s.queue_size,
-            name=self.name, max_age=s.max_latency if live else None,
+            name=f"streamer-{self.name}", max_age=s.max_latency if live else None,
             on_stop=self.source.stop if isinstance(self.source, LiveSource) else None,
             detach_source=self.live,
         )
@@ -270,7 +293,8 @@ class Runner:
             "state": getattr(self.source, "state", None) and self.source.state.value,  # type: ignore[union-attr]
         }
 
-    def _tick(self, stats: PipelineStats, on_tick: Callable[[PipelineStats], None] | None) -> None:
+    def tick(self, stats: PipelineStats, on_tick: Callable[[PipelineStats], None] | None = None) -> None:
+        """Between waits in the caller's thread: a live run's stats record, then ``on_tick``."""
         if self.live or self.settings.realtime:
             now = time.monotonic()
             if now - self._last_stats_record >= self.settings.stats_interval and self._jsonl is not None:
@@ -289,9 +313,13 @@ class Runner:
             every frame written.
         """
         try:
-            stats = self.pipeline.run(lambda st: self._tick(st, on_tick))
+            stats = self.pipeline.run(lambda st: self.tick(st, on_tick))
         finally:
             self.source.close()
+        return self.summarise(stats)
+
+    def summarise(self, stats: PipelineStats) -> RunSummary:
+        """The summary of a run whose pipeline ended with ``stats``."""
         labels = self.detector.labels if self.detector is not None else []
         per_class: dict[str, int] = {}
         if self._detect_stage is not None:

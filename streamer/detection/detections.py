@@ -2,12 +2,18 @@
 
 One row per object: keeping parallel arrays instead of a list of objects lets filters,
 NMS, trackers and drawing work on whole columns with NumPy.
+
+Interchange (no extra dependency is imported until asked for)::
+
+    sv_dets = dets.to_supervision()                  # supervision.Detections
+    dets = Detections.from_supervision(sv_dets)      # and back
+    df = pandas.DataFrame(dets.to_records())         # one row per object
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -51,6 +57,10 @@ class Detections:
         Index into the detector's labels.
     tracker_id : numpy.ndarray, shape (N,), int64, or None
         Track identity, filled in by a tracker; None until then.
+    labels : tuple of str, or None
+        Class names indexed by ``class_id`` (the detector's labels, e.g. ``("person",
+        "bicycle", "car", ...)``); None when unknown. Frames from :func:`streamer.stream`
+        always carry them. Metadata: equality compares the columns only.
 
     Raises
     ------
@@ -63,14 +73,23 @@ class Detections:
     -----
     Instances are immutable; use :func:`dataclasses.replace` to attach tracker ids.
     The arrays are not copied, so do not modify them in place after construction.
+
+    Examples
+    --------
+    >>> people = dets[dets.class_name == "person"]                    # doctest: +SKIP
+    >>> sv_dets = dets.to_supervision()                                 # doctest: +SKIP
+    >>> pandas.DataFrame(dets.to_records())                             # doctest: +SKIP
     """
 
     xyxy: np.ndarray
     confidence: np.ndarray
     class_id: np.ndarray
     tracker_id: np.ndarray | None = None
+    labels: tuple[str, ...] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        if self.labels is not None and not isinstance(self.labels, tuple):
+            object.__setattr__(self, "labels", tuple(self.labels))
         lengths = {
             "xyxy": _check_column("xyxy", self.xyxy, np.float32, (4,)),
             "confidence": _check_column("confidence", self.confidence, np.float32, ()),
@@ -83,12 +102,13 @@ class Detections:
             raise ValueError(f"Detections columns differ in length: {found}")
 
     @classmethod
-    def empty(cls) -> Detections:
-        """Return detections with no rows (and no tracker ids)."""
+    def empty(cls, labels: Sequence[str] | None = None) -> Detections:
+        """Return detections with no rows (and no tracker ids), with these ``labels``."""
         return cls(
             xyxy=np.empty((0, 4), np.float32),
             confidence=np.empty(0, np.float32),
             class_id=np.empty(0, np.int32),
+            labels=None if labels is None else tuple(labels),
         )
 
     @classmethod
@@ -104,16 +124,18 @@ class Detections:
         Returns
         -------
         Detections
-            ``sum(len(p) for p in parts)`` rows; :meth:`empty` for no parts.
+            ``sum(len(p) for p in parts)`` rows, with the first part's labels;
+            :meth:`empty` for no parts.
 
         Raises
         ------
         ValueError
             If some non-empty parts have tracker ids and others do not.
         """
+        labels = next((p.labels for p in parts if p.labels is not None), None)
         parts = [p for p in parts if len(p)]
         if not parts:
-            return cls.empty()
+            return cls.empty(labels)
         tracker_ids = [p.tracker_id for p in parts if p.tracker_id is not None]
         if 0 < len(tracker_ids) < len(parts):
             raise ValueError("Detections.merge: some parts have tracker_id and others do not")
@@ -122,6 +144,7 @@ class Detections:
             confidence=np.concatenate([p.confidence for p in parts]),
             class_id=np.concatenate([p.class_id for p in parts]),
             tracker_id=np.concatenate(tracker_ids) if tracker_ids else None,
+            labels=labels,
         )
 
     def __len__(self) -> int:
@@ -178,6 +201,7 @@ class Detections:
             confidence=self.confidence[index],
             class_id=self.class_id[index],
             tracker_id=None if self.tracker_id is None else self.tracker_id[index],
+            labels=self.labels,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -200,13 +224,43 @@ class Detections:
         wh = np.clip(self.xyxy[:, 2:] - self.xyxy[:, :2], 0, None)
         return wh[:, 0] * wh[:, 1]
 
-    def to_records(self, labels: Sequence[str]) -> list[dict[str, Any]]:
-        """Return one JSON-ready dict per row.
+    @property
+    def names(self) -> dict[int, str]:
+        """Class names by id, ``{0: "person", 1: "bicycle", ...}`` (empty when ``labels`` is None)."""
+        return dict(enumerate(self.labels or ()))
+
+    @property
+    def class_name(self) -> np.ndarray:
+        """Class name of each row, shape (N,), str: ``dets[dets.class_name == "car"]``.
+
+        Raises
+        ------
+        ValueError
+            If ``labels`` is None or a ``class_id`` has no entry in it.
+        """
+        labels = self._labels_for("class_name")
+        return np.array([labels[c] for c in self.class_id.tolist()], dtype=str) if len(self) else np.empty(0, str)
+
+    def _labels_for(self, what: str, labels: Sequence[str] | None = None) -> Sequence[str]:
+        labels = self.labels if labels is None else labels
+        if labels is None:
+            raise ValueError(f"Detections.{what}: no labels (pass labels=, or use detections from a Detector"
+                             " or streamer.stream, which carry them)")
+        bad = [c for c in self.class_id.tolist() if not 0 <= c < len(labels)]
+        if bad:
+            raise IndexError(f"class_id {bad[0]} has no label ({len(labels)} labels)")
+        return labels
+
+    def to_records(self, labels: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Return one JSON-ready dict per row, the JSONL's ``detections`` entries.
+
+        ``pandas.DataFrame(dets.to_records())`` makes a table with one row per object.
 
         Parameters
         ----------
-        labels : sequence of str
-            Class names indexed by ``class_id`` (e.g. ``Detector.labels``).
+        labels : sequence of str, optional
+            Class names indexed by ``class_id`` (e.g. ``Detector.labels``); default:
+            :attr:`labels`.
 
         Returns
         -------
@@ -217,13 +271,14 @@ class Detections:
 
         Raises
         ------
+        ValueError
+            If no labels are given and the detections carry none.
         IndexError
-            If a ``class_id`` has no entry in ``labels``.
+            If a ``class_id`` has no entry in the labels.
         """
+        labels = self._labels_for("to_records", labels)
         records = []
         for row in self:
-            if not 0 <= row.class_id < len(labels):
-                raise IndexError(f"class_id {row.class_id} has no label ({len(labels)} labels)")
             record: dict[str, Any] = {
                 "label": labels[row.class_id],
                 "class_id": row.class_id,
@@ -234,3 +289,93 @@ class Detections:
                 record["tracker_id"] = row.tracker_id
             records.append(record)
         return records
+
+    def to_supervision(self) -> Any:
+        """Convert to ``supervision.Detections`` (imports supervision only now).
+
+        ``sv_dets = dets.to_supervision()`` then works with every supervision annotator,
+        tracker (``sv.ByteTrack().update_with_detections(sv_dets)``) and zone.
+
+        Returns
+        -------
+        supervision.Detections
+            ``xyxy`` (N, 4) float32, ``confidence`` (N,) float32, ``class_id`` (N,) int32,
+            ``tracker_id`` (N,) int64 or None, and ``data["class_name"]`` (N,) str when
+            :attr:`labels` is set. The arrays are copies.
+
+        Raises
+        ------
+        ImportError
+            If supervision is not installed (``pip install supervision``).
+        """
+        try:
+            import supervision as sv
+        except ImportError as exc:
+            raise ImportError("Detections.to_supervision needs the supervision package: pip install supervision") from exc
+        data = {"class_name": self.class_name} if self.labels is not None else {}
+        return sv.Detections(
+            xyxy=self.xyxy.copy(), confidence=self.confidence.copy(), class_id=self.class_id.copy(),
+            tracker_id=None if self.tracker_id is None else self.tracker_id.copy(), data=data,
+        )
+
+    @classmethod
+    def from_supervision(cls, detections: Any, labels: Sequence[str] | None = None) -> Detections:
+        """Build from a ``supervision.Detections`` (or any object with its attributes).
+
+        ``dets = Detections.from_supervision(tracker.update_with_detections(sv_dets))``
+        brings a tracker's ids back. Duck-typed: nothing is imported.
+
+        Parameters
+        ----------
+        detections : supervision.Detections or alike
+            Read: ``xyxy`` (N, 4); ``confidence`` (N,) or None (then 1.0); ``class_id``
+            (N,) or None; ``tracker_id`` (N,) or None; ``data["class_name"]`` (N,) if
+            present.
+        labels : sequence of str, optional
+            Class names indexed by ``class_id``. Default: rebuilt from
+            ``data["class_name"]`` (ids without a name there become ``"class_<id>"``);
+            without ``class_id``, ids are assigned to the names in sorted order (all 0
+            when there are no names either).
+
+        Returns
+        -------
+        Detections
+            The same rows in the dtypes this class uses (copies).
+
+        Raises
+        ------
+        ValueError
+            If the columns' shapes disagree, or one class id carries two names.
+        """
+        xyxy = np.asarray(detections.xyxy, np.float32).reshape(-1, 4)
+        n = len(xyxy)
+        data = getattr(detections, "data", None) or {}
+        names = data.get("class_name")
+        names = None if names is None else [str(x) for x in np.asarray(names).reshape(-1).tolist()]
+        if names is not None and len(names) != n:
+            raise ValueError(f"from_supervision: data['class_name'] has {len(names)} entries for {n} boxes")
+        confidence = getattr(detections, "confidence", None)
+        class_id = getattr(detections, "class_id", None)
+        tracker_id = getattr(detections, "tracker_id", None)
+        if class_id is not None:
+            ids = np.asarray(class_id).astype(np.int32).reshape(-1)
+        elif names is not None:
+            order = sorted(set(names))
+            ids = np.array([order.index(x) for x in names], np.int32)
+            labels = order if labels is None else labels
+        else:
+            ids = np.zeros(n, np.int32)
+        if labels is None and names is not None:
+            by_id: dict[int, str] = {}
+            for cid, name in zip(ids.tolist(), names):
+                if by_id.setdefault(cid, name) != name:
+                    raise ValueError(f"from_supervision: class_id {cid} is both {by_id[cid]!r} and {name!r}")
+            labels = [by_id.get(i, f"class_{i}") for i in range(max(by_id, default=-1) + 1)]
+        return cls(
+            xyxy=xyxy.copy(),
+            confidence=(np.ones(n, np.float32) if confidence is None
+                        else np.asarray(confidence).astype(np.float32).reshape(-1)),
+            class_id=ids,
+            tracker_id=None if tracker_id is None else np.asarray(tracker_id).astype(np.int64).reshape(-1),
+            labels=None if labels is None else tuple(labels),
+        )

@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from streamer.config import RunSettings
 from streamer.detection.bundled import resolve_model
 from streamer.detection.card import ModelCard, resolve_card
 from streamer.detection.detections import Detections
@@ -17,6 +18,11 @@ from streamer.detection.nms import batched_nms
 from streamer.detection.session import DEVICES, Device, ProviderChoice, create_session
 from streamer.errors import ConfigError
 from streamer.kernels import preprocess
+
+
+# One set of defaults for the library, the CLI and YAML: RunSettings' fields (the CLI's
+# options default to None and fall through to them).
+_DEFAULTS = RunSettings.model_fields
 
 
 class Transform(NamedTuple):
@@ -73,7 +79,8 @@ class Detector:
     device : {"auto", "cpu", "cuda", "tensorrt"}
         Execution device, see :func:`streamer.detection.session.create_session`.
     conf : float
-        Minimum score of a detection, in [0, 1].
+        Minimum score of a detection, in [0, 1]. The defaults of ``device``, ``conf``
+        and ``iou`` are :class:`~streamer.config.RunSettings`' (those of the CLI and YAML).
     iou : float
         Class-aware NMS threshold, in [0, 1].
     classes : sequence of str or int, optional
@@ -119,9 +126,9 @@ class Detector:
         self,
         model: str | Path | None = None,
         *,
-        device: Device = "auto",
-        conf: float = 0.25,
-        iou: float = 0.45,
+        device: Device = _DEFAULTS["device"].default,
+        conf: float = _DEFAULTS["conf"].default,
+        iou: float = _DEFAULTS["iou"].default,
         classes: Sequence[str | int] | None = None,
         threads: int | None = None,
         max_det: int = 300,
