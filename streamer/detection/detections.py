@@ -293,8 +293,8 @@ class Detections:
     def to_supervision(self) -> Any:
         """Convert to ``supervision.Detections`` (imports supervision only now).
 
-        ``sv_dets = dets.to_supervision()`` then works with every supervision annotator,
-        tracker (``sv.ByteTrack().update_with_detections(sv_dets)``) and zone.
+        ``sv_dets = dets.to_supervision()`` then works with supervision's annotators
+        (``sv.BoxAnnotator().annotate(image, sv_dets)``), zones and trackers.
 
         Returns
         -------
@@ -322,8 +322,9 @@ class Detections:
     def from_supervision(cls, detections: Any, labels: Sequence[str] | None = None) -> Detections:
         """Build from a ``supervision.Detections`` (or any object with its attributes).
 
-        ``dets = Detections.from_supervision(tracker.update_with_detections(sv_dets))``
-        brings a tracker's ids back. Duck-typed: nothing is imported.
+        ``dets = Detections.from_supervision(sv_dets[zone.trigger(sv_dets)], labels=dets.labels)``
+        brings rows back after supervision filtered them (a tracker's ids come along).
+        Duck-typed: nothing is imported.
 
         Parameters
         ----------
