@@ -169,7 +169,7 @@ class Stream:
                 self._runner.tick(self._runner.pipeline.stats())
                 continue
             except (QueueClosed, QueueAborted):
-                self._end(raise_failure=True)
+                self._end()
                 raise StopIteration from None
             return self._result(frame, original)
 
@@ -197,9 +197,9 @@ class Stream:
         self._runner.stop()  # a live source stops connecting or reading
         self._runner.abort()  # every queue: frames in flight are dropped, stages finish
         self._handoff.queue.abort()  # the last stage may wait on a full hand-over queue
-        self._end(raise_failure=True)
+        self._end()
 
-    def _end(self, *, raise_failure: bool) -> None:
+    def _end(self) -> None:
         """Wait for the threads, release the source, summarise, raise a worker's failure."""
         self._done = True
         _RUNNING.discard(self)
@@ -214,14 +214,19 @@ class Stream:
                                 f"{', '.join(alive)}")
         runner.source.close()
         self.summary = runner.summarise(runner.pipeline.stats())
-        if raise_failure:
-            _raise_failure(runner)
+        _raise_failure(runner)
 
     def __enter__(self) -> Stream:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:  # the loop body's exception is the one to see; a stop failure is only reported
+            self.close()
+        except StreamerError as exc:
+            log.warning("streamer.stream: %s", exc)
 
     def __del__(self) -> None:
         try:
