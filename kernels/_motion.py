@@ -54,13 +54,13 @@ def _motion_band(
 ) -> None:
     """Rows of band ``band``: gray of ``src`` against ``model`` -> ``mask``; update.
 
-    ``model`` (H, W) float32 is the background (``use_float``: running average,
-    updated as ``cv2.accumulateWeighted`` does, ``(1 - alpha) m + alpha g``) or the
-    previous gray frame (replaced by this one).  ``mask`` is 255 where ``|g - m| >
+    ``model`` (H, W) float32 is the background (``use_float``: running average, updated
+    as ``cv2.accumulateWeighted`` does, ``m + alpha (g - m)`` in float32, which rounds
+    as OpenCV does; ``(1 - alpha) m + alpha g`` differs by an ulp and flips pixels lying
+    exactly at the threshold) or the previous gray frame (replaced by this one).  ``mask`` is 255 where ``|g - m| >
     threshold``.
     """
     height, width = mask.shape
-    keep = np.float32(1.0 - alpha)
     gain = np.float32(alpha)
     limit = np.float32(threshold)
     for y in range(band * height // bands, (band + 1) * height // bands):
@@ -74,7 +74,7 @@ def _motion_band(
                 g = np.float32(row[x])
             m = background[x]
             out[x] = np.uint8(255) if abs(g - m) > limit else np.uint8(0)
-            background[x] = m * keep + g * gain if use_float else g
+            background[x] = m + (g - m) * gain if use_float else g
 
 
 @njit(cache=True, nogil=True, parallel=True)
