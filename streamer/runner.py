@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -204,11 +203,9 @@ class Runner:
 
     def _open_video(self, frame: Frame) -> VideoFileSink:
         assert self.video_path is not None
-        v = self.source.video_stream
-        rate = (v.average_rate or v.guessed_rate) if v is not None else None
         return VideoFileSink(
             self.video_path, width=frame.width, height=frame.height, time_base=frame.time_base,
-            rate=Fraction(rate) if rate else None, audio=self.source.audio_stream,
+            rate=self.source.frame_rate, audio=self.source.audio_stream,
             crf=self.settings.crf, preset=self.settings.preset,
             # Live output is watched as it is made: no B-frame or look-ahead delay.
             tune="zerolatency" if self.live or self.settings.realtime else None,

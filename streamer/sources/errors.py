@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import av
@@ -24,16 +25,46 @@ def check_path(path: Path) -> int:
     return size
 
 
+def diagnose(path: Path) -> str | None:
+    """What is wrong with a file FFmpeg rejected as invalid data, when the file shows it.
+
+    FFmpeg's own explanation only reaches Python through PyAV's log callback, which
+    streamer keeps off (see :mod:`streamer.sources.avlog`), so the common case is
+    recognised here: an MP4/MOV (ISO BMFF) whose top-level boxes end without the
+    ``moov`` index, as an interrupted recording or a cut download leaves it.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 8 or head[4:8] != b"ftyp":
+                return None
+            end = os.fstat(f.fileno()).st_size
+            at = 0
+            while at + 8 <= end:
+                f.seek(at)
+                header = f.read(16)
+                size, kind = struct.unpack(">I4s", header[:8])
+                if kind == b"moov":
+                    return None
+                if size == 1 and len(header) == 16:
+                    size = struct.unpack(">Q", header[8:16])[0]
+                elif size == 0:  # the box runs to the end of the file
+                    break
+                if size < 8:
+                    return "corrupt MP4 box structure"
+                at += size
+    except OSError:
+        return None
+    return "truncated or unfinished MP4: moov atom not found (an interrupted recording or copy?)"
+
+
 def translate(uri: str, exc: BaseException, *, when: str = "opening") -> SourceError:
     """A :class:`SourceError` naming ``uri`` and what FFmpeg said went wrong."""
     if isinstance(exc, av.error.InvalidDataError):
-        reason = "not a media file FFmpeg can read, or it is truncated or corrupt"
+        reason = (diagnose(Path(uri)) if when == "opening" else None) or \
+            "not a media file FFmpeg can read, or it is truncated or corrupt"
     elif isinstance(exc, av.error.FFmpegError):
         reason = exc.strerror or type(exc).__name__
     else:
         reason = str(exc) or type(exc).__name__
-    detail = getattr(exc, "log", None)
-    # FFmpeg's own log line (e.g. "moov atom not found") tells a truncated mp4 apart.
-    if detail and isinstance(detail, tuple) and len(detail) >= 3 and detail[2]:
-        reason += f" ({str(detail[2]).strip()})"
     return SourceError(f"{uri}: {reason} while {when}")

@@ -25,10 +25,10 @@ from fractions import Fraction
 from typing import Any
 
 import av
-import av.logging
 
 from streamer.errors import SourceError
 from streamer.frames import Frame
+from streamer.sources.avlog import keep_pyav_logging_off
 from streamer.sources.info import SourceInfo, container_info
 from streamer.sources.urls import device_path, is_device, mask_credentials, without_credentials
 
@@ -100,11 +100,7 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, (av.error.ExitError, TimeoutError)):
         return "timed out"
     if isinstance(exc, av.error.FFmpegError):
-        text = exc.strerror or type(exc).__name__
-        log_line = getattr(exc, "log", None)
-        if log_line and isinstance(log_line, tuple) and len(log_line) >= 3 and log_line[2]:
-            text += f" ({str(log_line[2]).strip()})"
-        return text
+        return exc.strerror or type(exc).__name__
     return str(exc) or type(exc).__name__
 
 
@@ -173,7 +169,8 @@ class LiveSource:
         self.info: SourceInfo | None = None
         self.reconnects = 0
         self.audio_stream = None  # live audio is not copied through
-        self.video_stream: av.VideoStream | None = None
+        self.video_stream: av.VideoStream | None = None  # while connected
+        self.frame_rate: Fraction | None = None
 
     # -- control ------------------------------------------------------------------------
     def stop(self) -> None:
@@ -210,11 +207,9 @@ class LiveSource:
             # The SDP already describes the stream: half a second of probing (instead of
             # FFmpeg's default, measured 2.2 s here) is enough and speeds up reconnects.
             options.setdefault("analyzeduration", "500000")
-        if av.logging.get_level() is None:
-            av.logging.set_level(av.logging.ERROR)
-        with av.logging.Capture(local=True):
-            container = av.open(url, mode="r", format=fmt, options=options,
-                                timeout=(self.open_timeout, self.stall_timeout))
+        keep_pyav_logging_off()
+        container = av.open(url, mode="r", format=fmt, options=options,
+                            timeout=(self.open_timeout, self.stall_timeout))
         if not container.streams.video:
             container.close()
             raise _Permanent("has no video stream")
@@ -269,12 +264,15 @@ class LiveSource:
                     continue
                 lost = "the stream ended"
                 streaming = False
+                stream: av.VideoStream | None = None
                 try:
                     stream = container.streams.video[0]
                     # Slice threads decode a frame in parallel without frame threading's
                     # added delay of one frame per thread.
                     stream.thread_type = "SLICE"
                     self.video_stream = stream
+                    rate = stream.average_rate or stream.guessed_rate
+                    self.frame_rate = Fraction(rate) if rate else self.frame_rate
                     self.info = container_info(self.public_uri, container, None)
                     if not first:
                         self.reconnects += 1
@@ -314,6 +312,8 @@ class LiveSource:
                     lost = f"stream lost: {_reason(exc)}"
                 finally:
                     container.close()
+                    # Let go of this connection's decoder here, on the decoding thread.
+                    self.video_stream = stream = None
                 if self._stop.is_set():
                     break
                 failures += 1
