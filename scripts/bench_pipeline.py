@@ -151,7 +151,7 @@ def long_clip(clip: Path, frames: int, dest: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clip", type=Path, default=DEFAULT_CLIP, help="720p clip (default: ../shared cockatoo)")
-    ap.add_argument("--model", type=Path, default=None, help="ONNX detector (default: bundled)")
+    ap.add_argument("--model", type=Path, default=None, help="ONNX detector file or bundled name (default: the bundled default, yolox-nano)")
     ap.add_argument("--conf", type=float, default=0.35)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--preset", default=None, help="x264 preset of the pipeline (default: streamer's)")

@@ -20,8 +20,9 @@ from streamer.errors import ModelError
 BUNDLED_PACKAGE = "streamer.models"
 
 #: Short name -> ONNX file in ``streamer.models``; the default first.  YOLOX-Nano is the
-#: default: COCO mAP 25.8 against NanoDet-g's 22.9 (the models' own papers) and, measured
-#: here, about a third of NanoDet-g's CPU time per frame (``streamer models --bench``).
+#: default: COCO mAP 25.8 against NanoDet-g's 22.9 (the projects' model zoos), and 2.8x
+#: faster: 14.3-14.8 ms against 40.9-41.9 ms per inference on one thread of this
+#: project's 2-core CPU (``streamer models --bench``, three runs while the machine was busy).
 BUNDLED: Mapping[str, str] = MappingProxyType({
     "yolox-nano": "yolox_nano_416_coco.onnx",
     "nanodet-g": "nanodet_g_416_coco.onnx",
