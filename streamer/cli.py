@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import logging
 import signal
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -19,6 +23,86 @@ log = logging.getLogger("streamer")
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
+
+
+class _Interrupted(Exception):
+    """Ctrl-C or SIGTERM before the pipeline runs (while loading, compiling, connecting)."""
+
+
+class _Signals:
+    """SIGINT/SIGTERM handling for the whole command, installed before anything slow.
+
+    Before the pipeline runs, a signal ends the command at once (:class:`_Interrupted`,
+    exit 130). While it runs, the first signal stops decoding and lets the frames in flight
+    be written, a second one aborts (outputs are still closed properly). Handlers stay
+    installed until the process exits, so a late signal never turns into a traceback or
+    a death by signal.
+    """
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.on_first: Callable[[], None] | None = None
+        self.on_second: Callable[[], None] | None = None
+        self.done = False
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.received.append(signum)
+        if self.done:
+            return
+        if self.on_first is None:
+            raise _Interrupted(signal.Signals(signum).name)
+        if len(self.received) == 1:
+            click.echo(f"\nstreamer: {signal.Signals(signum).name}: finishing the frames in flight "
+                       "(again to stop at once)", err=True)
+            self.on_first()
+        elif self.on_second is not None:
+            self.on_second()
+
+
+_signals = _Signals()
+
+
+@contextlib.contextmanager
+def _status(text: str, *, after: float = 1.5, enabled: bool = True) -> Iterator[dict[str, str]]:
+    """Show ``text`` with a spinner on stderr if the block is still running after ``after`` s.
+
+    The caller may put a closing line in the yielded dict's ``"done"`` key; it is printed
+    only when the spinner was shown (a warm start stays silent). Without a terminal the
+    text is printed once instead of animated.
+    """
+    result: dict[str, str] = {}
+    stop = threading.Event()
+    shown = threading.Event()
+    tty = sys.stderr.isatty()
+
+    def spin() -> None:
+        if stop.wait(after):
+            return
+        shown.set()
+        if not tty:
+            click.echo(f"{text}...", err=True)
+            return
+        for mark in itertools.cycle("|/-\\"):
+            click.echo(f"\r{mark} {text}", err=True, nl=False)
+            if stop.wait(0.1):
+                break
+        click.echo("\r\033[K", err=True, nl=False)
+
+    thread = threading.Thread(target=spin, name="streamer-status", daemon=True)
+    if enabled:
+        thread.start()
+    try:
+        yield result
+    finally:
+        stop.set()
+        if enabled:
+            thread.join()
+        if shown.is_set() and result.get("done"):
+            click.echo(result["done"], err=True)
 
 
 def _fail(exc: BaseException) -> None:
@@ -39,6 +123,9 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except StreamerError as exc:
             _fail(exc)
+        except _Interrupted as exc:
+            click.echo(f"\nstreamer: {exc}: stopped before processing began", err=True)
+            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper
 
@@ -47,6 +134,8 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.version_option(package_name="streamer")
 def main() -> None:
     """Real-time video processing: decode, image kernels, ONNX detection, annotated output."""
+    # Before any slow import or set-up: Ctrl-C or SIGTERM at any moment exits 130.
+    _signals.install()
 
 
 @main.command()
@@ -113,23 +202,16 @@ def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | No
         raise click.UsageError("missing SOURCE (give it as an argument or as 'source' in --config)")
     _unique_names(cameras)
     quiet = all(c.quiet for c in cameras)
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.ERROR if quiet else logging.INFO, format="%(message)s")
 
-    multi = MultiRunner(cameras)
+    with _status("compiling image kernels (first run only)", enabled=not quiet) as status:
+        multi = MultiRunner(cameras)
+        compile_s = max((r.compile_seconds for r in multi.runners), default=0.0)
+        status["done"] = f"image kernels ready in {compile_s:.1f} s (compiled once, cached for later runs)"
     if not quiet:
         for r in multi.runners:
             click.echo(r.describe(), err=True)
-    interrupted: list[int] = []
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        interrupted.append(signum)
-        if len(interrupted) == 1:
-            click.echo(f"\nstreamer: {signal.Signals(signum).name}: finishing the frames in flight (again to stop at once)", err=True)
-            multi.stop()
-        else:
-            multi.abort()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    _signals.on_first, _signals.on_second = multi.stop, multi.abort
     bars: dict[str, Any] = {}
     if not quiet and all(c.progress for c in cameras):
         from tqdm import tqdm
@@ -144,17 +226,17 @@ def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | No
             return
         bar.update(stats.frames_out - bar.n)
         if runner.live or runner.settings.realtime:
-            f = runner.live_figures(stats)
-            bar.set_postfix_str(f"{f['state'] or 'file'} in {f['fps_in']:.1f} fps, dropped {f['dropped']}, "
-                                f"age p50 {f['age_ms_p50']} p95 {f['age_ms_p95']} ms", refresh=False)
+            bar.set_postfix_str(_live_postfix(runner.live_figures(stats)), refresh=False)
 
     try:
-        results = multi.run(on_tick)
+        # Log lines (reconnects, warnings) are written above the bars, not into them.
+        with _logs_above(bars):
+            results = multi.run(on_tick)
     finally:
         for bar in bars.values():
             bar.close()
-        for s, h in previous.items():
-            signal.signal(s, h)
+        _signals.done = True
+    interrupted = _signals.received
     failed = [r for r in results if r.error is not None]
     if not quiet:
         for r in results:
@@ -168,6 +250,26 @@ def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | No
         sys.exit(EXIT_INTERRUPTED)
     if failed:
         sys.exit(EXIT_ERROR)
+
+
+def _live_postfix(f: dict[str, Any]) -> str:
+    """The progress bar's live figures; a figure not known yet is shown as "-"."""
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:.0f}"
+
+    return (f"{f['state'] or 'file'}, in {f['fps_in']:.1f} fps, dropped {f['dropped']}, "
+            f"age p50 {ms(f['age_ms_p50'])} p95 {ms(f['age_ms_p95'])} ms")
+
+
+@contextlib.contextmanager
+def _logs_above(bars: dict[str, Any]) -> Iterator[None]:
+    if not bars:
+        yield
+        return
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm():
+        yield
 
 
 def _unique_names(cameras: list[Any]) -> None:

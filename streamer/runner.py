@@ -69,7 +69,8 @@ class RunSummary:
         if self.jsonl is not None:
             lines.append(f"  detections: {self.jsonl}")
         if self.provider is not None:
-            lines.append(f"  detector: {self.provider.provider} ({self.provider.reason}), ran on {self.detector_runs} frames"
+            # The provider's reason was said at start-up (describe()); not repeated here.
+            lines.append(f"  detector: {self.provider.provider}, ran on {self.detector_runs} frames"
                          f" with {self.detect_workers} worker{'s' if self.detect_workers > 1 else ''}")
         lines.append("  per stage (ms/frame wall/cpu, summed over a stage's workers): " + ", ".join(
             f"{s.name} {s.ms_per_frame:.1f}/{s.cpu_ms_per_frame:.1f}" + (f" ({s.workers} workers)" if s.workers > 1 else "")
