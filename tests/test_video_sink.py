@@ -13,6 +13,8 @@ from streamer.errors import SinkError
 from streamer.sinks.video import VideoFileSink
 from streamer.sources import FileSource
 
+from media import Clip, read_photo, skimage_photo, vfr_clip
+
 
 def transcode(src_path: Path, out: Path, **kwargs: object) -> list[int | None]:
     src = FileSource(src_path, **kwargs)  # type: ignore[arg-type]
@@ -36,9 +38,9 @@ def moov_before_mdat(path: Path) -> bool:
     return 0 <= data.find(b"moov") < data.find(b"mdat")
 
 
-def test_output_keeps_frames_timestamps_and_audio(car_clip: Path, tmp_path: Path) -> None:
-    out = tmp_path / "car.mp4"
-    src_pts = transcode(car_clip, out)
+def test_output_keeps_frames_timestamps_and_audio(audio_clip: Clip, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    src_pts = transcode(audio_clip.path, out)
     with av.open(str(out)) as c:
         v = c.streams.video[0]
         assert v.codec_context.name == "h264"
@@ -47,30 +49,16 @@ def test_output_keeps_frames_timestamps_and_audio(car_clip: Path, tmp_path: Path
         out_pts = [f.pts for f in c.decode(video=0)]
     with av.open(str(out)) as c:
         audio_packets = sum(1 for p in c.demux(audio=0) if p.size)
-    with av.open(str(car_clip)) as c:
+    with av.open(str(audio_clip.path)) as c:
         src_audio = sum(1 for p in c.demux(audio=0) if p.size)
-    assert out_pts == src_pts and len(out_pts) == 377
+    assert out_pts == src_pts and len(out_pts) == audio_clip.frames
     assert audio_packets == src_audio
     assert moov_before_mdat(out)
 
 
-def test_variable_frame_rate_is_preserved(tmp_path: Path) -> None:
-    # A real VFR file: irregular gaps between frames, as a screen recorder writes.
-    vfr = tmp_path / "vfr.mp4"
-    tb = Fraction(1, 1000)
-    stamps = [0, 33, 66, 150, 183, 400, 433, 466, 700, 1000, 1033]
-    with av.open(str(vfr), "w") as c:
-        s = c.add_stream("libx264", rate=30)
-        s.width, s.height, s.pix_fmt, s.time_base = 320, 240, "yuv420p", tb
-        s.codec_context.time_base = tb
-        for i, t in enumerate(stamps):
-            img = np.full((240, 320, 3), (i * 20) % 255, np.uint8)
-            fr = av.VideoFrame.from_ndarray(img, format="bgr24")
-            fr.pts, fr.time_base = t, tb
-            for p in s.encode(fr):
-                c.mux(p)
-        for p in s.encode(None):
-            c.mux(p)
+def test_variable_frame_rate_is_preserved(bikes_clip: Path, tmp_path: Path) -> None:
+    # A VFR file: real frames with irregular gaps between them, as a screen recorder writes.
+    vfr = vfr_clip(bikes_clip, tmp_path / "vfr.mp4", [0, 33, 66, 150, 183, 400, 433, 466, 700, 1000, 1033])
     with av.open(str(vfr)) as c:
         src_times = [f.time for f in c.decode(video=0)]
     out = tmp_path / "vfr.out.mp4"
@@ -83,9 +71,10 @@ def test_variable_frame_rate_is_preserved(tmp_path: Path) -> None:
 
 def test_odd_size_is_padded(tmp_path: Path) -> None:
     out = tmp_path / "odd.mp4"
+    cat = read_photo(skimage_photo("chelsea.png"))  # 451x300: real pixels, cut to odd sizes
     sink = VideoFileSink(out, width=101, height=75, time_base=Fraction(1, 25), rate=Fraction(25))
     for i in range(5):
-        sink.write(np.full((75, 101, 3), 40 * i, np.uint8), i)
+        sink.write(np.ascontiguousarray(cat[20 * i : 20 * i + 75, 40 * i : 40 * i + 101]), i)
     sink.close()
     with av.open(str(out)) as c:
         frames = list(c.decode(video=0))
