@@ -7,6 +7,9 @@ the boundary where they happen, so callers and the CLI only ever handle
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class StreamerError(Exception):
     """Base class of every error this package raises on purpose."""
@@ -43,3 +46,17 @@ class PipelineError(StreamerError):
         self.stage = stage
         super().__init__(f"stage {stage!r} failed: {cause}")
         self.__cause__ = cause
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``" (did you mean 'conf'?)"`` for the closest of ``choices``, or ``""`` when none is close.
+
+    >>> did_you_mean("confidence", ["conf", "iou", "classes"])
+    " (did you mean 'conf'?)"
+    """
+    options = {str(c).lower(): str(c) for c in choices}
+    low = str(word).lower()
+    match = difflib.get_close_matches(low, list(options), n=1, cutoff=0.6)
+    # A shortened or lengthened name ("confidence" for "conf") is a likely slip too.
+    match = match or [o for o in options if len(o) >= 3 and (low.startswith(o) or o.startswith(low))][:1]
+    return f" (did you mean {options[match[0]]!r}?)" if match else ""

@@ -38,7 +38,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from streamer import kernels as K
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, did_you_mean
 
 
 class _Step(BaseModel):
@@ -224,9 +224,17 @@ def _coerce(text: str) -> Any:
     return text
 
 
+class KernelStepError(ConfigError):
+    """A kernel step is invalid; ``index`` (0-based) says which, so a config can point at its line."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+
 def _step_dict(kind: str, main: Any, options: Mapping[str, Any]) -> dict[str, Any]:
     if kind not in _MAIN_OPTION:
-        raise ConfigError(f"unknown kernel step {kind!r} (known: {', '.join(STEP_KINDS)})")
+        raise ConfigError(f"unknown kernel step {kind!r}{did_you_mean(kind, STEP_KINDS)} (known: {', '.join(STEP_KINDS)})")
     out: dict[str, Any] = {"kind": kind}
     if main is not None:
         out[_MAIN_OPTION[kind]] = main
@@ -278,30 +286,39 @@ def parse_kernels(spec: str | Sequence[Any] | None) -> list[KernelStep]:
         items: Sequence[Any] = [s for s in (p.strip() for p in spec.split(",")) if s and s.lower() != "none"]
     else:
         items = spec
-    for item in items:
-        if isinstance(item, BaseModel):
-            raw.append(item.model_dump())
-        elif isinstance(item, str):
-            raw.append(_parse_text_step(item))
-        elif isinstance(item, Mapping) and "kind" in item:
-            kind = str(item["kind"])
-            raw.append(_step_dict(kind, None, {k: v for k, v in item.items() if k != "kind"}))
-        elif isinstance(item, Mapping) and len(item) == 1:
-            ((kind, value),) = item.items()
-            if isinstance(value, Mapping):
-                raw.append(_step_dict(str(kind), None, value))
-            else:
-                raw.append(_step_dict(str(kind), value, {}))
-        else:
-            raise ConfigError(f"kernel step {item!r}: expected 'name=value:opt=...' or a one-key mapping")
+    for index, item in enumerate(items):
+        try:
+            raw.append(_raw_step(item))
+        except KernelStepError:
+            raise
+        except ConfigError as exc:
+            raise KernelStepError(str(exc), index) from None
     try:
         steps = _STEP_LIST.validate_python(raw)
     except ValidationError as exc:
-        raise ConfigError(_error_message(exc, raw)) from None
-    for number, step in enumerate(steps, 1):
+        first = exc.errors()[0]["loc"]
+        raise KernelStepError(_error_message(exc, raw), first[0] if first and isinstance(first[0], int) else 0) from None
+    for index, step in enumerate(steps):
         if isinstance(step, CannyEdges) and step.low > step.high:
-            raise ConfigError(f"kernel step 'edges' (#{number}): low ({step.low}) must not exceed high ({step.high})")
+            raise KernelStepError(f"kernel step 'edges' (#{index + 1}): low ({step.low}) must not exceed "
+                                  f"high ({step.high})", index)
     return steps
+
+
+def _raw_step(item: Any) -> dict[str, Any]:
+    """One step of the text or YAML form as a dict for validation."""
+    if isinstance(item, BaseModel):
+        return item.model_dump()
+    if isinstance(item, str):
+        return _parse_text_step(item)
+    if isinstance(item, Mapping) and "kind" in item:
+        return _step_dict(str(item["kind"]), None, {k: v for k, v in item.items() if k != "kind"})
+    if isinstance(item, Mapping) and len(item) == 1:
+        ((kind, value),) = item.items()
+        if isinstance(value, Mapping):
+            return _step_dict(str(kind), None, value)
+        return _step_dict(str(kind), value, {})
+    raise ConfigError(f"kernel step {item!r}: expected 'name=value:opt=...' or a one-key mapping")
 
 
 def format_kernels(steps: Sequence[KernelStep]) -> str:

@@ -16,7 +16,7 @@ from streamer.detection.detections import Detections
 from streamer.detection.families import FAMILIES
 from streamer.detection.nms import batched_nms
 from streamer.detection.session import DEVICES, Device, ProviderChoice, create_session
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, did_you_mean
 from streamer.kernels import preprocess
 
 
@@ -58,13 +58,15 @@ def _class_ids(classes: Sequence[str | int] | None, labels: Sequence[str]) -> np
         if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
             if not 0 <= item < len(labels):
                 raise ConfigError(
-                    f"class id {item} out of range: the model has {len(labels)} classes"
+                    f"classes: class id {item} out of range: the model has {len(labels)} classes"
                 )
             ids.add(int(item))
         elif isinstance(item, str) and item.strip().lower() in by_name:
             ids.add(by_name[item.strip().lower()])
         else:
-            raise ConfigError(f"unknown class {item!r}; valid names: {', '.join(labels)}")
+            hint = did_you_mean(str(item), labels)
+            raise ConfigError(f"classes: unknown class {item!r}" + (
+                hint if hint else f"; valid names: {', '.join(labels)}"))
     return np.array(sorted(ids), np.int32)
 
 
