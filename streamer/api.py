@@ -9,7 +9,6 @@ to the caller's thread through one more bounded queue.
 from __future__ import annotations
 
 import atexit
-import difflib
 import logging
 import os
 import threading
@@ -23,7 +22,7 @@ import numpy as np
 
 from streamer.config import RunSettings, settings_from
 from streamer.detection.detections import Detections
-from streamer.errors import ConfigError, PipelineError, StreamerError
+from streamer.errors import ConfigError, PipelineError, StreamerError, did_you_mean
 from streamer.frames import Frame
 from streamer.queues import QueueAborted, QueueClosed
 from streamer.runner import Runner, RunSummary
@@ -273,13 +272,10 @@ def _requested_outputs(settings: RunSettings) -> tuple[Path | None, Path | None]
 
 def _validated(source: str | os.PathLike[str], options: dict[str, Any]) -> RunSettings:
     """``RunSettings`` from keyword arguments; one-line :class:`ConfigError` otherwise."""
-    fields = RunSettings.model_fields
+    fields = [f for f in RunSettings.model_fields if f != "source"]
     for key in options:
-        if key not in fields or key == "source":
-            close = difflib.get_close_matches(key, [f for f in fields if f != "source"], n=1, cutoff=0.5)
-            close = close or [f for f in fields if f != "source" and len(f) > 2 and key.startswith(f)]
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"stream(): {key}: unknown setting{hint}")
+        if key not in fields:
+            raise ConfigError(f"stream(): {key}: unknown setting{did_you_mean(key, fields)}")
     if options.get("cameras"):
         raise ConfigError("stream(): cameras: one stream runs one source; call stream() once per camera")
     return settings_from({**options, "source": os.fspath(source)}, origin="stream()")

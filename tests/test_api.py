@@ -211,8 +211,8 @@ def test_with_block_and_close_stop_it(bikes: Path) -> None:
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"confidence": 0.5}, "stream(): confidence: unknown setting; did you mean 'conf'?"),
-    ({"detect_evry": 2}, "stream(): detect_evry: unknown setting; did you mean 'detect_every'?"),
+    ({"confidence": 0.5}, "stream(): confidence: unknown setting (did you mean 'conf'?)"),
+    ({"detect_evry": 2}, "stream(): detect_evry: unknown setting (did you mean 'detect_every'?)"),
     ({"imgsz": 640}, "stream(): imgsz: unknown setting"),
     ({"conf": 1.5}, "stream(): conf: Input should be less than or equal to 1"),
     ({"kernels": "blur=3"}, "stream(): kernels: unknown kernel step 'blur'"),
