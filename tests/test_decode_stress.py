@@ -87,12 +87,12 @@ def stress_camera_clip(bikes_clip: Path, tmp_path_factory: pytest.TempPathFactor
 
 
 def test_live_cycles_never_hang(rtsp_server, stress_camera_clip: Path) -> None:  # noqa: F811
-    server = rtsp_server({"cam": stress_camera_clip})
-    run_stress("live", server.url("cam"), cycles=6, limit_s=50)
+    server = rtsp_server({"/cam": stress_camera_clip})
+    run_stress("live", server.url("/cam"), cycles=6, limit_s=50)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_live_cycles_never_hang_soak(rtsp_server, stress_camera_clip: Path) -> None:  # noqa: F811
-    server = rtsp_server({"cam": stress_camera_clip})
-    run_stress("live", server.url("cam"), cycles=60, limit_s=360)
+    server = rtsp_server({"/cam": stress_camera_clip})
+    run_stress("live", server.url("/cam"), cycles=60, limit_s=360)
