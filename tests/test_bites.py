@@ -1,0 +1,128 @@
+"""Tests that bite: each fails when one behaviour is broken (issue 11).
+
+Detector behaviour is pinned with tiny ONNX models whose output is a constant in the
+Ultralytics v8 layout (``[1, 4 + nc, N]``: ``cx, cy, w, h`` in model-input pixels, then
+class scores), each with a card beside it, run by the real ONNX Runtime through the
+real :class:`~streamer.detection.Detector`, :class:`~streamer.Runner` and CLI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import yaml
+
+import naive_decode as naive
+from streamer import Runner
+from streamer.config import RunSettings
+from streamer.detection import Detector
+
+STREAMER = [sys.executable, "-m", "streamer.cli"]
+SIZE = 64  # model input, square
+LABELS = ["thing", "other"]
+
+#: Two boxes of class 0 (model pixels, x1 y1 x2 y2) whose IoU is exactly 0.5:
+#: 30x10 each, overlapping 20x10 (200 / (300 + 300 - 200)).
+OVERLAPPING = [([10, 20, 40, 30], 0.9), ([20, 20, 50, 30], 0.8)]
+
+
+def constant_detector(folder: Path, boxes: list[tuple[list[float], float]], *, resize: str = "stretch",
+                      align: str = "center", name: str = "const") -> Path:
+    """Write a model that always outputs ``boxes`` (class 0) and its card; return the model.
+
+    Parameters
+    ----------
+    folder : Path
+        Where ``<name>.onnx`` and ``<name>.yaml`` are written.
+    boxes : list of (list of float, float)
+        ``([x1, y1, x2, y2], score)`` in model-input pixels, all of class 0.
+    resize : {"stretch", "letterbox"}
+        The card's resize mode.
+    align : {"center", "topleft"}
+        The card's letterbox alignment.
+    name : str
+        File stem.
+
+    Returns
+    -------
+    Path
+        The ``.onnx`` file.
+    """
+    pred = np.zeros((1, 4 + len(LABELS), len(boxes)), np.float32)
+    for i, ((x1, y1, x2, y2), score) in enumerate(boxes):
+        pred[0, :5, i] = [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1, score]
+    path = naive.constant_model(folder / f"{name}.onnx", {"images": [1, 3, SIZE, SIZE]}, {"output": pred})
+    card = {
+        "name": name, "file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "family": "ultralytics",
+        "input": {"name": "images", "width": SIZE, "height": SIZE, "color": "rgb", "std": [255, 255, 255],
+                  "resize": resize, "letterbox_align": align, "pad_value": 114},
+        "outputs": {"output": "output", "layout": "v8"}, "labels": LABELS, "licence": "test", "source": "test",
+    }
+    path.with_suffix(".yaml").write_text(yaml.safe_dump(card))
+    return path
+
+
+def jsonl_records(path: Path) -> list[dict]:
+    """Return the frame records of a JSONL output (event records left out)."""
+    return [r for line in path.read_text().splitlines() if "frame" in (r := json.loads(line))]
+
+
+# --- 1. --iou reaches NMS from the library, the CLI and the YAML ---------------------------
+
+@pytest.mark.parametrize(("iou", "kept"), [(0.4, 1), (0.6, 2)])
+def test_iou_threshold_decides_overlapping_boxes_in_detector(tmp_path: Path, iou: float, kept: int) -> None:
+    model = constant_detector(tmp_path, OVERLAPPING)
+    found = Detector(model, device="cpu", conf=0.5, iou=iou).detect(np.zeros((SIZE, SIZE, 3), np.uint8))
+    assert len(found) == kept
+    assert found.confidence.tolist() == pytest.approx([0.9, 0.8][:kept])
+    np.testing.assert_allclose(found.xyxy, [b for b, _ in OVERLAPPING][:kept], atol=1e-3)
+
+
+@pytest.mark.parametrize("how", ["cli", "yaml"])
+@pytest.mark.parametrize(("iou", "kept"), [(0.4, 1), (0.6, 2)])
+def test_iou_option_reaches_nms(tmp_path: Path, bikes_clip: Path, how: str, iou: float, kept: int) -> None:
+    model = constant_detector(tmp_path, OVERLAPPING)
+    jsonl = tmp_path / "out.jsonl"
+    common = {"model": str(model), "conf": 0.5, "jsonl": str(jsonl), "no_video": True, "max_frames": 2,
+              "detect_workers": 1}
+    if how == "cli":
+        args = ["run", str(bikes_clip), "--model", str(model), "--conf", "0.5", "--jsonl", str(jsonl),
+                "--no-video", "--max-frames", "2", "--detect-workers", "1", "--no-progress", "--iou", str(iou)]
+    else:
+        cfg = tmp_path / "run.yaml"
+        cfg.write_text(yaml.safe_dump({"source": str(bikes_clip), **common, "iou": iou}))
+        args = ["run", "--config", str(cfg), "--no-progress"]
+    r = subprocess.run([*STREAMER, *args], capture_output=True, text=True, timeout=50)
+    assert r.returncode == 0, r.stderr
+    records = jsonl_records(jsonl)
+    assert len(records) == 2
+    assert [len(rec["detections"]) for rec in records] == [kept, kept]
+
+
+# --- 2. boxes map back to source pixels through the letterbox ------------------------------
+
+#: A 160x100 frame letterboxed into 64x64: scale 0.4, image 64x40, centre padding 12 rows.
+FRAME_W, FRAME_H = 160, 100
+MODEL_BOX = [16, 16, 36, 32]
+
+
+@pytest.mark.parametrize(("align", "pad"), [("center", 12), ("topleft", 0)])
+def test_letterboxed_box_maps_back_to_source_pixels(tmp_path: Path, align: str, pad: int) -> None:
+    model = constant_detector(tmp_path, [(MODEL_BOX, 0.9)], resize="letterbox", align=align)
+    x1, y1, x2, y2 = MODEL_BOX
+    # Landscape: the padding is above (and below) the picture.
+    found = Detector(model, device="cpu", conf=0.5).detect(np.zeros((FRAME_H, FRAME_W, 3), np.uint8))
+    assert len(found) == 1
+    np.testing.assert_allclose(found.xyxy, [[x1 / 0.4, (y1 - pad) / 0.4, x2 / 0.4, (y2 - pad) / 0.4]], atol=1e-3)
+    # Portrait (100 wide, 160 high -> 40x64): the padding is left (and right) of it.
+    found = Detector(model, device="cpu", conf=0.5).detect(np.zeros((FRAME_W, FRAME_H, 3), np.uint8))
+    assert len(found) == 1
+    np.testing.assert_allclose(found.xyxy, [[(x1 - pad) / 0.4, y1 / 0.4, (x2 - pad) / 0.4, y2 / 0.4]], atol=1e-3)
