@@ -207,7 +207,8 @@ class FileSource:
             raise translate(self.uri, first_error, when="decoding") from None
         declared = video.frames
         if self.ended_early is None and declared and packets < declared:
-            self.ended_early = f"input ended early (truncated?): {packets} of the {declared} frames it declares"
+            self.ended_early = (f"input ended early (truncated?): {packets} of the {declared} frames its index lists "
+                                "are in the file")
         if self.ended_early:
             log.warning("%s: %s", self.uri, self.ended_early)
         if self.decode_errors:
