@@ -53,6 +53,10 @@ class KernelStage:
 class DetectStage:
     """Runs the detector on every ``every``-th frame; frames between reuse the last result.
 
+    The frames detected are those whose ``index`` is a multiple of ``every`` (and, with
+    ``min_motion``, that move), decided from the frame alone: with several workers taking
+    successive frames at once the schedule does not depend on which worker gets there first.
+
     With several detectors (one per worker thread, each with its own ONNX Runtime
     session) successive frames are detected in parallel: on a CPU, two single-threaded
     sessions get more frames through than one session with two threads, because a small
@@ -75,7 +79,6 @@ class DetectStage:
         self._pool = list(detectors)
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._taken = 0
         self._last: Detections | None = None
         self.per_class: Counter[int] = Counter()
         self.runs = 0
@@ -92,11 +95,10 @@ class DetectStage:
     def process(self, frame: Frame) -> Frame:
         still = (self.min_motion is not None and frame.motion is not None
                  and not frame.motion.reset and frame.motion.score < self.min_motion)
-        with self._lock:
-            due = self._taken % self.every == 0 and not still
-            self._taken += 0 if still else 1
-            self.skipped_still += int(still)
-        if due:
+        if still:
+            with self._lock:
+                self.skipped_still += 1
+        if not still and frame.index % self.every == 0:
             frame.detections = self._local.detector.detect(frame.image)
             frame.detected = True
         return frame

@@ -126,3 +126,42 @@ def test_letterboxed_box_maps_back_to_source_pixels(tmp_path: Path, align: str, 
     found = Detector(model, device="cpu", conf=0.5).detect(np.zeros((FRAME_W, FRAME_H, 3), np.uint8))
     assert len(found) == 1
     np.testing.assert_allclose(found.xyxy, [[(x1 - pad) / 0.4, y1 / 0.4, (x2 - pad) / 0.4, y2 / 0.4]], atol=1e-3)
+
+
+# --- 3. --detect-every: which frames are detected, boxes carried between ------------------
+
+def run_jsonl(tmp_path: Path, name: str, **settings: object) -> list[dict]:
+    """Run the pipeline in-process with JSONL output only; return its frame records."""
+    jsonl = tmp_path / f"{name}.jsonl"
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in settings.items()}
+    Runner(RunSettings(jsonl=jsonl, no_video=True, progress=False, quiet=True, device="cpu", **settings)).run()
+    return jsonl_records(jsonl)
+
+
+def test_detect_every_schedule_with_two_workers(tmp_path: Path, bikes_clip: Path) -> None:
+    # The real bundled detector, so boxes differ from frame to frame and carrying is visible.
+    recs = run_jsonl(tmp_path, "every3", source=bikes_clip, detect_every=3, detect_workers=2, max_frames=30)
+    assert [r["frame"] for r in recs] == list(range(30))
+    assert [r["detected"] for r in recs] == [i % 3 == 0 for i in range(30)]
+    for r in recs:  # frames between carry the boxes of the last detected frame, exactly
+        assert r["detections"] == recs[r["frame"] - r["frame"] % 3]["detections"]
+    detected = [json.dumps(r["detections"]) for r in recs if r["detected"]]
+    assert any(r["detections"] for r in recs) and len(set(detected)) > 1  # the check above is not vacuous
+
+
+def test_detect_every_with_motion_gate_is_every_nth_moving_frame(
+        tmp_path: Path, still_then_moving_clip: tuple) -> None:
+    clip, count, still, moving = still_then_moving_clip
+    model = constant_detector(tmp_path, [([8, 8, 40, 40], 0.9)])
+    gate = {"source": clip, "model": model, "detect_workers": 2, "max_frames": count,
+            "kernels": "motion=background:threshold=25:min_area=200", "detect_min_motion": 0.002}
+    every1 = run_jsonl(tmp_path, "every1", detect_every=1, **gate)
+    every2 = run_jsonl(tmp_path, "every2", detect_every=2, **gate)
+    moving_frames = [r["frame"] for r in every1 if r["detected"]]
+    assert not set(moving_frames) & set(still) and len(set(moving_frames) & set(moving)) > len(moving) // 2
+    # With every 2: exactly the moving frames of even index (the motion kernel is deterministic).
+    assert [r["frame"] for r in every2 if r["detected"]] == [i for i in moving_frames if i % 2 == 0]
+    last = None
+    for r in every2:
+        last = r["detections"] if r["detected"] else last
+        assert r["detections"] == (last or [])
