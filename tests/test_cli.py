@@ -155,31 +155,35 @@ def bad(tmp_path: Path, bikes_clip: Path) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize(
-    ("args", "phrase"),
+    ("args", "phrase", "code"),
     [
-        (["run", "{missing}"], "{missing}: no such file"),
-        (["run", "{empty}"], "{empty}: file is empty"),
-        (["run", "{text}"], "{text}: not a media file"),
-        (["run", "{truncated}"], "{truncated}: "),
-        (["run", "{dir}"], "{dir}: is a directory"),
-        (["run", "{clip}", "--model", "{missing}"], "{missing}"),
-        (["run", "{clip}", "--model", "{not_onnx}"], "{not_onnx}"),
-        (["run", "{clip}", "--model", "{odd}"], "{odd}"),
-        (["run", "{clip}", "--conf", "2"], "--conf"),
-        (["run", "{clip}", "--kernels", "denoise=gaussian:ksize=4"], "ksize must be odd"),
-        (["run", "--config", "{cfg}"], "{cfg}:2: confidence: unknown key"),
-        (["info", "{text}"], "{text}: not a media file"),
-        (["models", "{not_onnx}"], "{not_onnx}"),
+        (["run", "{missing}"], "{missing}: no such file", 1),
+        (["run", "{empty}"], "{empty}: file is empty", 1),
+        (["run", "{text}"], "{text}: not a media file", 1),
+        (["run", "{truncated}"], "{truncated}: ", 1),
+        (["run", "{dir}"], "{dir}: is a directory", 1),
+        (["run", "{clip}", "--model", "{missing}"], "{missing}", 1),
+        (["run", "{clip}", "--model", "{not_onnx}"], "{not_onnx}", 1),
+        (["run", "{clip}", "--model", "{odd}"], "{odd}", 1),
+        (["run", "{clip}", "--conf", "2"], "--conf", 2),
+        (["run", "{clip}", "--kernels", "denoise=gaussian:ksize=4"], "ksize must be odd", 1),
+        (["run", "--config", "{cfg}"], "{cfg}:2: confidence: unknown key", 1),
+        (["info", "{text}"], "{text}: not a media file", 1),
+        (["models", "{not_onnx}"], "{not_onnx}", 1),
     ],
 )
-def test_bad_input_one_line_error(bad: dict[str, Path], args: list[str], phrase: str) -> None:
+def test_bad_input_one_line_error(bad: dict[str, Path], args: list[str], phrase: str, code: int) -> None:
+    # README: 1 for an error, one line "streamer: error: <input>: <what>"; 2 for invalid usage.
     fmt = {k: str(v) for k, v in bad.items()}
     r = streamer(*[a.format(**fmt) for a in args])
-    assert r.returncode != 0
+    assert r.returncode == code, r.stderr
     assert "Traceback" not in r.stderr
     assert phrase.format(**fmt) in r.stderr
     error_lines = [line for line in r.stderr.splitlines() if "error" in line.lower()]
     assert len(error_lines) == 1, r.stderr
+    if code == 1:  # click's own usage errors (exit 2) say "Error: ..." after a usage line
+        assert error_lines[0].startswith("streamer: error: "), r.stderr
+        assert phrase.format(**fmt) in error_lines[0]
 
 
 def test_motion_gate_skips_detector_on_still_frames(still_then_moving_clip: tuple, tmp_path: Path) -> None:
@@ -196,4 +200,5 @@ def test_motion_gate_skips_detector_on_still_frames(still_then_moving_clip: tupl
     assert sum(recs[i]["detected"] for i in still) == 0
     assert sum(recs[i]["detected"] for i in moving) >= 0.2 * len(moving)
     r = streamer("run", clip, "--detect-min-motion", "0.01")
-    assert r.returncode != 0 and "needs a motion step" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("streamer: error: ") and "needs a motion step" in r.stderr
