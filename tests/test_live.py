@@ -199,13 +199,13 @@ def test_resolution_change_mid_stream(rtsp_server, car_camera_clip: Path, car_ca
                                   kernels="denoise=gaussian:ksize=3,edges=sobel"))
     sizes: set[tuple[int, int]] = set()
     with running(runner) as outcome:
-        # 6 s of 640x272, then 6 s of 320x136: wait until frames of the second size came out.
-        wait_for(lambda: frames_out(runner) >= 100, 40, "frames past the size change")
+        # 3 s of 640x272 (38 frames), then 3 s of 320x136: wait until frames of the second size came out.
+        wait_for(lambda: frames_out(runner) >= 50, 40, "frames past the size change")
     assert "error" not in outcome, outcome.get("error")
     frames = playable(tmp_path / "cam.annotated.mp4")
     sizes = {(f.width, f.height) for f in frames}
     assert sizes == {CAMERA_SIZE}  # the output keeps its size; smaller frames are letterboxed
-    assert len(frames) == len(frames_of(tmp_path / "cam.detections.jsonl")) >= 100
+    assert len(frames) == len(frames_of(tmp_path / "cam.detections.jsonl")) >= 50
 
 
 def test_ctrl_c_while_reconnecting_stops_fast(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 import time
@@ -92,14 +93,20 @@ def test_realtime_file_plays_at_its_pace(short_clip: Clip, tmp_path: Path) -> No
     t0 = time.monotonic()
     r = subprocess.run(
         [sys.executable, "-m", "streamer.cli", "run", str(short_clip.path), "--realtime", "--no-detect",
-         "--out", str(tmp_path / "rt.mp4"), "--no-progress", "--max-frames", str(count)],
+         "--out", str(tmp_path / "rt.mp4"), "--jsonl", str(tmp_path / "rt.jsonl"), "--no-progress",
+         "--max-frames", str(count)],
         capture_output=True, text=True, timeout=120,
     )
     assert r.returncode == 0, r.stderr
-    records = [json.loads(x) for x in (tmp_path / f"{short_clip.path.stem}.detections.jsonl").read_text().splitlines()]
+    records = [json.loads(x) for x in (tmp_path / "rt.jsonl").read_text().splitlines()]
     frames = [x for x in records if "frame" in x]
-    assert len(frames) == count
-    wall = [x["wall_time"] for x in frames]
-    assert wall[-1] - wall[0] == pytest.approx(paced, abs=0.25)
+    # Played as a live source, the newest frame wins: a frame that comes while the pipeline is
+    # busy (the encoder starting, a loaded machine) is dropped, and every drop is counted.
+    dropped = re.search(r"dropped frames: (\d+)", r.stderr)
+    assert len(frames) + (int(dropped.group(1)) if dropped else 0) == count and len(frames) >= count // 2
+    # Each frame was released at its own time on the clip's timeline.
+    first = frames[0]
+    lag = [(x["wall_time"] - first["wall_time"]) - (x["time"] - first["time"]) for x in frames]
+    assert max(map(abs, lag)) < 0.25, lag
     assert time.monotonic() - t0 > paced
     assert "live:" in r.stderr and "fps in" in r.stderr
