@@ -165,3 +165,105 @@ def test_detect_every_with_motion_gate_is_every_nth_moving_frame(
     for r in every2:
         last = r["detections"] if r["detected"] else last
         assert r["detections"] == (last or [])
+
+
+# --- 5. live sources: newest frame wins behind a slow stage -------------------------------
+
+def slow_detector(folder: Path, *, size: int = 160, layers: int = 6, channels: int = 96) -> Path:
+    """Write a detector that always finds one box but really computes for a while.
+
+    Its output is a constant (one class-0 box) plus ``0 * mean(convolutions of the input)``,
+    so ONNX Runtime must run ``layers`` 3x3 convolutions of ``channels`` channels over the
+    ``size`` x ``size`` input for every frame (about 12 GFLOP with the defaults): a stage
+    that is slow on any CPU without sleeping.
+
+    Parameters
+    ----------
+    folder : Path
+        Where ``slow.onnx`` and ``slow.yaml`` are written.
+    size, layers, channels : int
+        Input size and the convolution stack.
+
+    Returns
+    -------
+    Path
+        The ``.onnx`` file.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    nodes, inits, previous, c_in = [], [], "images", 3
+    for i in range(layers):
+        w = (rng.standard_normal((channels, c_in, 3, 3)) * 0.05).astype(np.float32)
+        inits.append(numpy_helper.from_array(w, f"w{i}"))
+        nodes += [helper.make_node("Conv", [previous, f"w{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
+                  helper.make_node("Relu", [f"c{i}"], [f"r{i}"])]
+        previous, c_in = f"r{i}", channels
+    pred = np.zeros((1, 4 + len(LABELS), 1), np.float32)
+    pred[0, :5, 0] = [size / 2, size / 2, size / 4, size / 4, 0.9]
+    inits += [numpy_helper.from_array(pred, "box"), numpy_helper.from_array(np.zeros(1, np.float32), "zero")]
+    nodes += [helper.make_node("ReduceMean", [previous], ["mean"], keepdims=0),
+              helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+              helper.make_node("Add", ["box", "nothing"], ["output"])]
+    graph = helper.make_graph(
+        nodes, "slow", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, list(pred.shape))], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = folder / "slow.onnx"
+    onnx.save(model, str(path))
+    card = {
+        "name": "slow", "file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "family": "ultralytics",
+        "input": {"name": "images", "width": size, "height": size, "color": "rgb", "std": [255, 255, 255],
+                  "resize": "stretch"},
+        "outputs": {"output": "output", "layout": "v8"}, "labels": LABELS, "licence": "test", "source": "test",
+    }
+    path.with_suffix(".yaml").write_text(yaml.safe_dump(card))
+    return path
+
+
+def test_realtime_newest_frame_wins_behind_slow_detector(tmp_path: Path, bikes_clip: Path) -> None:
+    # --realtime plays the file as a live source: 25 fps in, a detector several times slower.
+    jsonl = tmp_path / "live.jsonl"
+    settings = RunSettings(source=str(bikes_clip), model=str(slow_detector(tmp_path)), realtime=True,
+                           max_frames=50, detect_workers=1, threads=1, device="cpu", jsonl=jsonl,
+                           no_video=True, progress=False, quiet=True)
+    summary = Runner(settings).run()
+    recs = jsonl_records(jsonl)
+    frames = [r["frame"] for r in recs]
+    detect_ms = next(s.ms_per_frame for s in summary.stages if s.name == "detect")
+    assert detect_ms > 2 * 40, "the detector must be much slower than the 25 fps source for this test"
+    # Drops happened, were counted, and on the queue in front of the slow stage.
+    assert summary.live is not None
+    into_detect = {q: d for q, d in summary.live["dropped_by_queue"].items() if q.endswith("->detect")}
+    assert sum(into_detect.values()) > 0, summary.live
+    assert summary.live["dropped"] == 50 - len(recs) > 0
+    # The frames that got through are in order and the newest: the last one decoded is written,
+    # and each frame written is at most a few frames behind the source (age bounded in frames,
+    # not growing with the backlog as it would if frames queued up).
+    assert frames == sorted(set(frames)) and frames[-1] == 49
+    assert all(r["detected"] and len(r["detections"]) == 1 for r in recs)
+    assert all(r["age_ms"] < 4 * detect_ms for r in recs), [(r["frame"], r["age_ms"]) for r in recs]
+
+
+# --- 6. --max-latency: frames past the budget are dropped and counted per stage ------------
+
+def test_max_latency_drops_stale_frames_per_stage(tmp_path: Path, bikes_clip: Path) -> None:
+    jsonl = tmp_path / "budget.jsonl"
+    settings = RunSettings(source=str(bikes_clip), model=str(slow_detector(tmp_path)), realtime=True,
+                           max_frames=50, detect_workers=1, threads=1, device="cpu", jsonl=jsonl,
+                           no_video=True, progress=False, quiet=True, max_latency=0.02)
+    summary = Runner(settings).run()
+    recs = jsonl_records(jsonl)
+    assert summary.live is not None
+    stale = summary.live["dropped_stale_by_stage"]
+    # A frame waits in front of the detector for up to one detection (>= 80 ms, see the check
+    # in the test above), far past the 20 ms budget: the detect stage drops such frames.
+    assert stale.get("detect", 0) > 0, summary.live
+    stage = next(s for s in summary.stages if s.name == "detect")
+    assert stage.stale == stale["detect"]
+    # Every frame is accounted for: written, dropped by a full queue or dropped as stale.
+    assert len(recs) + summary.live["dropped"] == 50
+    assert summary.live["dropped"] == sum(summary.live["dropped_by_queue"].values()) + sum(stale.values())
