@@ -123,13 +123,17 @@ class RunSettings(BaseModel):
 
         A file's outputs go beside it (``clip.annotated.mp4``, ``clip.detections.jsonl``);
         a live source's, and any source's with ``out_dir``, into that folder (default:
-        the current one), named after the camera; with ``out`` set, the JSONL goes
-        beside ``out``.
+        the current one), named after the camera. With ``out`` set, the JSONL is named
+        after it, beside it (``k/a.mp4`` and ``k/a.annotated.mp4`` both give
+        ``k/a.detections.jsonl``), so two runs with different ``out`` never share a JSONL.
+        ``jsonl`` overrides the JSONL path. Whether the paths may be written is checked by
+        :func:`streamer.sinks.paths.check_outputs`.
         """
         live = is_live(source)
         stem = self.name or (source_name(source) if live else Path(source).stem)
         if self.out is not None:
             folder = self.out.parent
+            stem = self.out.stem.removesuffix(".annotated") or stem
         elif self.out_dir is not None:
             folder = self.out_dir
         else:

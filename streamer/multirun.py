@@ -10,11 +10,14 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from streamer.config import RunSettings
 from streamer.errors import PipelineError, StreamerError
 from streamer.pipeline import PipelineStats
 from streamer.runner import Runner, RunSummary
+from streamer.sinks.paths import PlannedOutputs, check_outputs
+from streamer.sources.urls import is_live, source_name
 
 log = logging.getLogger("streamer")
 
@@ -26,6 +29,13 @@ class CameraResult:
     name: str
     summary: RunSummary | None = None
     error: StreamerError | None = None
+
+
+def _plan(settings: RunSettings) -> PlannedOutputs:
+    source = str(settings.source)
+    name = settings.name or (source_name(source) if is_live(source) else Path(source).stem)
+    video, jsonl = settings.outputs_for(source)
+    return PlannedOutputs(name, source, video, jsonl)
 
 
 class MultiRunner:
@@ -40,6 +50,9 @@ class MultiRunner:
     -----
     A camera whose set-up fails (missing file, bad model) is reported and left out when
     there are several; with a single camera the error is raised, as :class:`Runner` does.
+    Outputs are checked for every camera together before any is opened: two cameras that
+    would write the same file, or one whose output is another's source, end the whole run
+    with a :class:`~streamer.errors.SinkError` naming the file and both cameras.
     """
 
     def __init__(self, settings: Sequence[RunSettings]) -> None:
@@ -50,9 +63,11 @@ class MultiRunner:
         names = [s.name for s in settings if s.name]
         if len(set(names)) != len(names):
             raise StreamerError("camera names must be unique")
-        for s in settings:
+        plans = [_plan(s) if s.source is not None else None for s in settings]
+        check_outputs([p for p in plans if p is not None])
+        for s, plan in zip(settings, plans):
             try:
-                self.runners.append(Runner(s))
+                self.runners.append(Runner(s, outputs=(plan.video, plan.jsonl) if plan is not None else None))
             except StreamerError as exc:
                 if len(settings) == 1:
                     raise

@@ -28,6 +28,7 @@ from streamer.pipeline import Pipeline, PipelineStats, Stage, StageStats
 from streamer.queues import Policy
 from streamer.sinks.handoff import HandoffStage
 from streamer.sinks.jsonl import JsonlSink
+from streamer.sinks.paths import PlannedOutputs, check_outputs
 from streamer.sinks.video import VideoFileSink
 from streamer.sources import FileSource, SourceInfo
 from streamer.sources.live import LiveSource, SourceEvent
@@ -157,10 +158,12 @@ class Runner:
                                      duration=settings.duration, realtime=settings.realtime)
             self.info = self.source.open()
         try:
+            self.video_path, self.jsonl_path = outputs if outputs is not None else settings.outputs_for(settings.source)
+            # Before anything is opened for writing or the model loads: no output may destroy an input.
+            check_outputs([PlannedOutputs(self.name, settings.source, self.video_path, self.jsonl_path)])
             self.detectors = [detector] if detector is not None else (self._detectors() if settings.detect else [])
             self.detector = self.detectors[0] if self.detectors else None
             self.chain = KernelChain(settings.kernels)
-            self.video_path, self.jsonl_path = outputs if outputs is not None else settings.outputs_for(settings.source)
             self.expected_frames = _expected_frames(self.info, settings) if self.info is not None else settings.max_frames
             # Only what this stream runs: a warm start stays well under a second.
             self.compile_seconds = kernels.warmup(("preprocess", *self.chain.families()))
@@ -325,8 +328,9 @@ class Runner:
                 per_class[labels[cid] if 0 <= cid < len(labels) else f"class_{cid}"] = n
         return RunSummary(
             source=self.display,
-            video=self.video_path,
-            jsonl=self.jsonl_path,
+            # Only files that exist: no video when no frame arrived (or none reached the disk).
+            video=self._output.video.written if self._output is not None and self._output.video is not None else None,
+            jsonl=self.jsonl_path if self._jsonl is not None and self.jsonl_path is not None and self.jsonl_path.exists() else None,
             frames=stats.frames_out,
             elapsed=stats.elapsed,
             stages=stats.stages,

@@ -16,7 +16,7 @@ def test_defaults_and_outputs_beside_source() -> None:
     assert s.conf == 0.35 and s.detect_every == 1 and s.device == "auto"
     assert s.outputs_for("/data/clip.mp4") == (Path("/data/clip.annotated.mp4"), Path("/data/clip.detections.jsonl"))
     s = settings_from({"source": "/data/clip.mp4", "out": "/out/x.mp4"})
-    assert s.outputs_for("/data/clip.mp4") == (Path("/out/x.mp4"), Path("/out/clip.detections.jsonl"))
+    assert s.outputs_for("/data/clip.mp4") == (Path("/out/x.mp4"), Path("/out/x.detections.jsonl"))
 
 
 def test_classes_from_comma_string() -> None:

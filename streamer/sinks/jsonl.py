@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from streamer.errors import SinkError
 from streamer.frames import Frame
+from streamer.sinks.paths import os_reason
 
 
 class JsonlSink:
@@ -20,8 +22,13 @@ class JsonlSink:
     "detected": bool, "detections": [{"label", "class_id", "score", "box": [x1, y1, x2, y2]}]}``
     with boxes in source-image pixels; live frames add ``wall_time`` (capture, epoch
     seconds) and ``age_ms`` (capture to written). Other records (source state changes,
-    periodic stats) have an ``event`` key instead of ``frame``. Lines are flushed at least every ``flush_every``
-    seconds so a crash loses little; :meth:`close` flushes the rest.
+    periodic stats) have an ``event`` key instead of ``frame``.
+
+    The file is written under its final name as the run goes (it can be followed with
+    ``tail -f``), but only ever in whole lines: lines are collected and written together at
+    least every ``flush_every`` seconds (and by :meth:`close`), and a write that fails part
+    way (a full disk) is cut back to the last whole line. The error names the file and the
+    reason (``out/a.detections.jsonl: no space left on device``).
     """
 
     def __init__(self, path: str | Path, labels: Sequence[str], *, flush_every: float = 1.0) -> None:
@@ -30,14 +37,17 @@ class JsonlSink:
         self._flush_every = flush_every
         self._last_flush = time.monotonic()
         self.lines = 0
+        self._pending: list[str] = []
+        self._size = 0  # bytes on disk, all whole lines
+        self._error: SinkError | None = None
         # Frames come from the output stage, events from a source thread, stats from
         # the caller: one lock keeps each line whole.
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh: IO[str] | None = self.path.open("w", encoding="utf-8")
+            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         except OSError as exc:
-            raise SinkError(f"{self.path}: cannot create ({exc.strerror})") from None
+            raise SinkError(f"{self.path}: cannot create ({os_reason(exc)})") from None
 
     def write(self, frame: Frame) -> None:
         record: dict[str, Any] = {
@@ -61,19 +71,52 @@ class JsonlSink:
         """
         line = json.dumps(record, separators=(",", ":")) + "\n"
         with self._lock:
-            if self._fh is None:
+            if self._fd is None or self._error is not None:
                 if if_open:
                     return
-                raise SinkError(f"{self.path}: already closed")
-            self._fh.write(line)
+                raise self._error or SinkError(f"{self.path}: already closed")
+            self._pending.append(line)
             self.lines += 1
             now = time.monotonic()
             if now - self._last_flush >= self._flush_every:
-                self._fh.flush()
                 self._last_flush = now
+                self._flush()
+
+    def _flush(self) -> None:
+        """Write the pending lines (lock held); on failure cut the file back to whole lines."""
+        if not self._pending or self._fd is None:
+            return
+        data = "".join(self._pending).encode("utf-8")
+        self._pending.clear()
+        done = 0
+        try:
+            while done < len(data):
+                done += os.write(self._fd, data[done:])
+        except OSError as exc:
+            # Keep every line that fitted, whole: cut after the last newline written.
+            self._size += data.rfind(b"\n", 0, done) + 1
+            self._error = SinkError(f"{self.path}: {os_reason(exc)}")
+            try:
+                os.ftruncate(self._fd, self._size)
+            except OSError:
+                pass
+            raise self._error from None
+        self._size += len(data)
 
     def close(self) -> None:
+        """Write what is pending and close the file (idempotent).
+
+        Raises
+        ------
+        SinkError
+            The last lines could not be written (the file still ends on a whole line).
+        """
         with self._lock:
-            fh, self._fh = self._fh, None
-        if fh is not None:
-            fh.close()
+            fd = self._fd
+            try:
+                if self._error is None:
+                    self._flush()
+            finally:
+                self._fd = None
+                if fd is not None:
+                    os.close(fd)

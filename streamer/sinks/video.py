@@ -1,7 +1,20 @@
-"""Annotated video out: H.264 (libx264), yuv420p, MP4 with ``+faststart``."""
+"""Annotated video out: H.264 (libx264), yuv420p, MP4 with ``+faststart``.
+
+The file is written under a temporary name beside the final one (``a.annotated.part.mp4``,
+see :func:`~streamer.sinks.paths.reserve_part`) as a fragmented MP4, one fragment per
+frame, each written as soon as it is muxed. So at every moment the temporary file plays up
+to the last frame written: after a crash, and after a write error (full disk, I/O error),
+when :meth:`VideoFileSink.close` cuts it after the last complete fragment and renames it to
+the final name. A normal close (end of the source, Ctrl-C, SIGTERM) copies the packets into
+an ordinary MP4 with the index first (``+faststart``: browsers play it while downloading)
+and renames that over the final name.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import struct
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -11,6 +24,47 @@ import cv2
 import numpy as np
 
 from streamer.errors import SinkError
+from streamer.sinks.paths import WRITTEN_BY, os_reason, remove_quietly, reserve_part
+
+log = logging.getLogger("streamer")
+
+#: Containers written fragmented first and copied to ``+faststart`` at the end.
+MP4_LIKE = {".mp4", ".mov", ".m4v"}
+#: Options of the temporary file. ``frag_duration`` of 1 us: a fragment per packet, each
+#: written when it is muxed (``frag_keyframe`` would hold a whole GOP, 10 s with x264's
+#: defaults, in memory; ``frag_every_frame`` lost 38 of 377 frames of a clip with audio).
+#: Measured on bikes.mp4: +5% bytes (a ~104-byte ``moof`` per frame), no extra CPU.
+#: ``delay_moov``: the header is written after the first packet, so it holds the edit list
+#: for the B-frame delay and timestamps stay the source's (without it every pts came out two
+#: frames late). ``empty_moov``/``default_base_moof``: self-contained fragments any player reads.
+FRAGMENTED = {"movflags": "+empty_moov+delay_moov+default_base_moof", "frag_duration": "1"}
+
+
+def _playable_end(path: Path) -> int:
+    """Bytes of ``path`` up to its last complete top-level box after the header (a fragment's
+    ``mdat``); 0 when no frame is complete.
+
+    After a failed write the file ends in a cut box, which makes decoders fail at the end;
+    cutting it there leaves a file whose every frame decodes.
+    """
+    size = path.stat().st_size
+    pos, end, header = 0, 0, False
+    with path.open("rb") as fh:
+        while pos + 8 <= size:
+            fh.seek(pos)
+            head = fh.read(16)
+            length, kind = struct.unpack(">I4s", head[:8])
+            if length == 1 and len(head) == 16:
+                length = struct.unpack(">Q", head[8:])[0]
+            elif length == 0:
+                length = size - pos
+            if length < 8 or pos + length > size:
+                break
+            pos += length
+            header = header or kind == b"moov"
+            if kind == b"mdat" and header:
+                end = pos
+    return end
 
 
 class VideoFileSink:
@@ -20,6 +74,7 @@ class VideoFileSink:
     ----------
     path : str or Path
         Output file; the container format follows the extension (``.mp4``, ``.mkv``, ...).
+        Written under a temporary name beside it and renamed by :meth:`close`.
     width, height : int
         Picture size of the frames that will be written. Odd sizes are padded by one
         pixel (edge replicated) because yuv420p needs even dimensions.
@@ -39,10 +94,20 @@ class VideoFileSink:
     tune : str, optional
         x264 tune, e.g. ``zerolatency`` for live output (no frame look-ahead delay).
 
+    Attributes
+    ----------
+    path : Path
+        The final name.
+    written : Path or None
+        ``path`` once :meth:`close` has put a playable file there; None before that, and
+        when no frame reached the disk.
+
     Notes
     -----
-    :meth:`close` flushes the encoder and writes the index; it runs on every exit path of
-    the pipeline, so an interrupted run still leaves a playable file.
+    :meth:`close` finishes the file and renames it to ``path``; it runs on every exit path
+    of the pipeline, so an interrupted run still leaves a playable file. A write error
+    (a full disk, an I/O error) is raised as ``<path>: no space left on device``;
+    :meth:`close` then keeps every frame that reached the disk (see the module docstring).
     """
 
     def __init__(
@@ -60,22 +125,33 @@ class VideoFileSink:
         tune: str | None = None,
     ) -> None:
         self.path = Path(path)
+        self.written: Path | None = None
         self.width, self.height = int(width), int(height)
         self._enc_w, self._enc_h = self.width + self.width % 2, self.height + self.height % 2
         self.time_base = Fraction(time_base)
         self._last_pts: int | None = None
         self.frames_written = 0
+        self._error: SinkError | None = None
         self._i420 = np.empty((self._enc_h * 3 // 2, self._enc_w), np.uint8)
         self._padded = (
             np.empty((self._enc_h, self._enc_w, 3), np.uint8)
             if (self._enc_w, self._enc_h) != (self.width, self.height)
             else None
         )
+        self._mp4 = self.path.suffix.lower() in MP4_LIKE
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            options = {"movflags": "+faststart"} if self.path.suffix.lower() in {".mp4", ".mov", ".m4v"} else {}
-            self._container = av.open(str(self.path), mode="w", options=options)
+            self._part = reserve_part(self.path)
+        except OSError as exc:
+            raise SinkError(f"{self.path}: cannot create output file ({os_reason(exc)})") from None
+        # flush_packets: each packet is written when it is muxed, so an I/O error is raised at
+        # the frame that hit it (measured on a full 300 kB tmpfs: without it ENOSPC surfaced
+        # ~90 frames after the disk was full, and those frames were lost unnoticed).
+        options = {"flush_packets": "1", **(FRAGMENTED if self._mp4 else {})}
+        try:
+            self._container: Any = av.open(str(self._part), mode="w", options=options)
+            self._container.metadata["comment"] = WRITTEN_BY
         except (av.error.FFmpegError, OSError, ValueError) as exc:
+            remove_quietly([self._part])
             raise SinkError(f"{self.path}: cannot create output file ({exc})") from None
         try:
             stream = self._container.add_stream("libx264", rate=rate or Fraction(25))
@@ -89,7 +165,17 @@ class VideoFileSink:
             self._audio = self._container.add_stream_from_template(audio) if audio is not None else None
         except (av.error.FFmpegError, ValueError) as exc:
             self._container.close()
+            remove_quietly([self._part])
             raise SinkError(f"{self.path}: cannot set up the H.264 encoder ({exc})") from None
+
+    def _failed(self, exc: BaseException, doing: str) -> SinkError:
+        """The one-line error for a failed write, named after the final path; the first is kept."""
+        if isinstance(exc, OSError) and getattr(exc, "errno", None):
+            error = SinkError(f"{self.path}: {os_reason(exc)}")
+        else:
+            error = SinkError(f"{self.path}: {doing} failed ({exc})")
+        self._error = self._error or error
+        return error
 
     def write(self, image: np.ndarray, pts: int | None, passthrough: list[Any] = ()) -> None:  # type: ignore[assignment]
         """Encode one frame.
@@ -103,7 +189,17 @@ class VideoFileSink:
             by the previous one plus one tick so the encoder never sees a duplicate.
         passthrough : list of av.Packet
             Audio packets to copy through.
+
+        Raises
+        ------
+        SinkError
+            Wrong picture size, or writing failed (``<path>: no space left on device``); after
+            a failed write every later call raises the same error.
         """
+        if self._error is not None:
+            raise self._error
+        if self._container is None:
+            raise SinkError(f"{self.path}: already closed")
         if image.shape != (self.height, self.width, 3):
             raise SinkError(
                 f"{self.path}: frame of shape {image.shape} does not match the output size "
@@ -131,18 +227,99 @@ class VideoFileSink:
                     packet.stream = self._audio
                     self._container.mux(packet)
         except av.error.FFmpegError as exc:
-            raise SinkError(f"{self.path}: writing failed ({exc})") from None
+            raise self._failed(exc, "writing") from None
         self.frames_written += 1
 
     def close(self) -> None:
-        """Flush the encoder and finish the file (idempotent)."""
+        """Flush the encoder, finish the file and rename it to :attr:`path` (idempotent).
+
+        After a write error it keeps the frames that reached the disk instead (and raises
+        nothing more: the error was raised by :meth:`write`).
+
+        Raises
+        ------
+        SinkError
+            Flushing or finishing the file failed (the frames on disk are still kept).
+        """
         container, self._container = getattr(self, "_container", None), None
         if container is None:
             return
+        earlier = self._error
         try:
             for packet in self._video.encode(None):
                 container.mux(packet)
         except av.error.FFmpegError as exc:
-            raise SinkError(f"{self.path}: flushing the encoder failed ({exc})") from None
-        finally:
+            self._failed(exc, "flushing the encoder")
+        try:
             container.close()
+        except av.error.FFmpegError as exc:
+            self._failed(exc, "finishing the file")
+        if self._error is None:
+            self._finish()
+        else:
+            self._salvage()
+            if earlier is None:
+                raise self._error
+
+    def _finish(self) -> None:
+        """A complete file: an MP4 is copied to ``+faststart`` (index first); rename it over ``path``."""
+        if self._mp4:
+            try:
+                self._rename(self._faststart_copy())
+                remove_quietly([self._part])
+                return
+            except (av.error.FFmpegError, OSError) as exc:
+                # The fragmented file plays everywhere (its index is first too); only the
+                # copy failed, typically for room: keep it rather than lose the run.
+                log.warning("%s: kept the fragmented MP4 (the faststart copy failed: %s)", self.path, os_reason(exc))
+        self._rename(self._part)
+
+    def _faststart_copy(self) -> Path:
+        """Copy every packet of the temporary file into an ordinary MP4 with ``+faststart``.
+
+        A stream copy: measured on bikes.mp4 (250 frames, 0.64 MB) 20 ms.
+        """
+        copy = reserve_part(self.path)
+        try:
+            with av.open(str(self._part)) as src, av.open(str(copy), "w", options={"movflags": "+faststart"}) as dst:
+                dst.metadata["comment"] = WRITTEN_BY
+                streams = {}
+                for s in src.streams:
+                    if s.type in ("video", "audio"):
+                        streams[s.index] = dst.add_stream_from_template(s)
+                        streams[s.index].time_base = s.time_base
+                for packet in src.demux(*(src.streams[i] for i in streams)):
+                    if packet.dts is None:  # the demuxer's end-of-stream marker
+                        continue
+                    packet.stream = streams[packet.stream.index]
+                    dst.mux(packet)
+        except BaseException:
+            remove_quietly([copy])
+            raise
+        return copy
+
+    def _salvage(self) -> None:
+        """After a write error: cut the temporary file after its last complete frame and
+        rename it to ``path``; delete it when no frame made it."""
+        try:
+            if self._mp4:
+                end = _playable_end(self._part)
+                if end == 0:
+                    remove_quietly([self._part])
+                    return
+                os.truncate(self._part, end)
+            elif self._part.stat().st_size == 0:
+                remove_quietly([self._part])
+                return
+            self._rename(self._part)
+        except OSError as exc:
+            log.warning("%s: could not keep the frames written before the error (%s); they are in %s",
+                        self.path, os_reason(exc), self._part)
+
+    def _rename(self, done: Path) -> None:
+        try:
+            os.replace(done, self.path)
+        except OSError as exc:
+            remove_quietly([done] if done != self._part else [])
+            raise SinkError(f"{self.path}: cannot rename the finished file to it ({os_reason(exc)})") from None
+        self.written = self.path
