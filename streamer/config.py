@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from streamer.errors import ConfigError
-from streamer.kernel_chain import KernelStep, parse_kernels
+from streamer.errors import ConfigError, did_you_mean
+from streamer.kernel_chain import KernelStep, KernelStepError, parse_kernels
 from streamer.sources.urls import is_live, source_name
 
 
@@ -30,6 +30,21 @@ def parse_seconds(text: str) -> float:
 
 Device = Literal["auto", "cpu", "cuda", "tensorrt"]
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+
+class _StepValueError(ValueError):
+    """A bad kernel step, with its index, so a config error can name the step's own line."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+# A config is a few dozen lines: refusing big files and alias bombs early keeps a bad file
+# from costing minutes and gigabytes (seen: a 424-byte file of nine levels of anchors took
+# 66 s and 2.9 GB before its error; a 33 MB file 212 s and 4.3 GB).
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_VALUES = 100_000
 
 
 class RunSettings(BaseModel):
@@ -82,6 +97,15 @@ class RunSettings(BaseModel):
     stats_interval: float = Field(10.0, gt=0.0, description="seconds between stats records in the JSONL (live)")
     cameras: dict[str, dict[str, Any]] | None = Field(
         None, description="named cameras: per-camera settings over the top-level ones")
+    # "file:line" of each key read from a config file (cameras' keys as "cameras.NAME.key"),
+    # so errors found later (e.g. a class name the model does not know) point at the line.
+    _where: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def located(self, error: ConfigError) -> ConfigError:
+        """``error`` prefixed with the file and line of the key it names (``"classes: ..."``)."""
+        key = str(error).split(":", 1)[0]
+        where = self._where.get(f"cameras.{self.name}.{key}") or self._where.get(key)
+        return ConfigError(f"{where}: {error}") if where else error
 
     @field_validator("max_latency", mode="before")
     @classmethod
@@ -102,6 +126,8 @@ class RunSettings(BaseModel):
     def _parse_kernels(cls, v: Any) -> Any:
         try:
             return parse_kernels(v)
+        except KernelStepError as exc:
+            raise _StepValueError(str(exc), exc.index) from None
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
 
@@ -164,6 +190,7 @@ class RunSettings(BaseModel):
                 out.append(RunSettings(**merged))
             except ValidationError as exc:
                 raise ConfigError(_format_errors(exc, origin="config", prefix=f"cameras.{name}.")) from None
+            out[-1]._where = self._where
             if out[-1].source is None:
                 raise ConfigError(f"cameras.{name}: no source")
         return out
@@ -198,13 +225,49 @@ def _format_errors(exc: ValidationError, *, origin: str, root: yaml.Node | None 
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in {"function-after", "function-before"}))
         key = prefix + (_loc_text(loc[:1] + tuple(p for p in loc[1:] if isinstance(p, int))) if loc else "?")
         path = tuple(prefix.strip(".").split(".")) + loc[:1] if prefix else loc[:1]
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, _StepValueError):
+            path += (cause.index,)  # the step's own line, not the "kernels:" line
         line = _line_of(root, path) if root is not None else None
         where = f"{origin}:{line}" if line else origin
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + did_you_mean(str(loc[-1]), RunSettings.model_fields)
         msgs.append(f"{where}: {key}: {msg}")
     return "; ".join(msgs)
+
+
+def _check_expansion(root: yaml.Node | None, path: Path) -> None:
+    """Refuse YAML whose aliases expand to more than ``MAX_CONFIG_VALUES`` values, or loop.
+
+    Aliases share nodes, so the composed graph stays small while the data it stands for
+    grows exponentially; counting with memoisation costs one visit per distinct node.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ConfigError(f"{path}:{node.start_mark.line + 1}: a YAML alias refers to itself")
+        active.add(key)
+        if isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(v) for v in node.value)
+        else:
+            total = 1
+        active.discard(key)
+        sizes[key] = total
+        if total > MAX_CONFIG_VALUES:
+            raise ConfigError(f"{path}:{node.start_mark.line + 1}: YAML aliases expand to more than "
+                              f"{MAX_CONFIG_VALUES} values (an alias bomb?)")
+        return total
+
+    if root is not None:
+        size(root)
 
 
 def settings_from(values: dict[str, Any], *, origin: str = "options") -> RunSettings:
@@ -225,6 +288,9 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     """
     p = Path(path)
     try:
+        if p.is_file() and p.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{p}: {p.stat().st_size} bytes is too big for a config file "
+                              f"(at most {MAX_CONFIG_BYTES // 1024} KiB)")
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such config file") from None
@@ -233,8 +299,13 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: cannot read config ({exc})") from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = yaml.SafeLoader(text)
+        try:
+            root = loader.get_single_node()
+            _check_expansion(root, p)
+            data = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
@@ -259,4 +330,14 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
                 RunSettings(**{**base, "name": name, **cam})
             except ValidationError as exc:
                 raise ConfigError(_format_errors(exc, origin=str(p), root=root, prefix=f"cameras.{name}.")) from None
+    settings._where = {key: f"{p}:{_line_of(root, tuple(key.split('.')))}" for key in _keys(data)}
     return settings
+
+
+def _keys(data: dict[str, Any]) -> list[str]:
+    """The top-level keys of a config and its cameras' keys (``cameras.NAME.key``)."""
+    keys = [str(k) for k in data]
+    for name, cam in (data.get("cameras") or {}).items():
+        if isinstance(cam, dict):
+            keys += [f"cameras.{name}.{k}" for k in cam]
+    return keys

@@ -32,10 +32,15 @@ from streamer.sinks.paths import PlannedOutputs, check_outputs
 from streamer.sinks.video import VideoFileSink
 from streamer.sources import FileSource, SourceInfo
 from streamer.sources.live import LiveSource, SourceEvent
-from streamer.sources.urls import is_live, mask_credentials, source_name, without_credentials
+from streamer.sources.urls import is_live, is_pipe, mask_credentials, source_name, without_credentials
 from streamer.stages import DetectStage, KernelStage, OutputStage, OverlayStage
 
 log = logging.getLogger("streamer")
+
+#: A live source ends itself at ``--duration`` (connecting, waiting or streaming), except while
+#: FFmpeg blocks in a read (a stall lasts up to ~2x ``stall_timeout``); this long after it, the
+#: pipeline is stopped, which lets go of such a source (``Pipeline.DETACH_GRACE``).
+DURATION_SLACK = 0.5
 
 
 @dataclass
@@ -152,6 +157,7 @@ class Runner:
                 options=settings.device_options(), input_format=settings.input_format,
                 on_event=self._on_source_event, max_frames=settings.max_frames, duration=settings.duration,
             )
+            self.source.open()  # a webcam path that is no V4L2 device is an error now, not a retry
             self.info: SourceInfo | None = None
         else:
             self.source = FileSource(settings.source, max_frames=settings.max_frames,
@@ -161,7 +167,10 @@ class Runner:
             self.video_path, self.jsonl_path = outputs if outputs is not None else settings.outputs_for(settings.source)
             # Before anything is opened for writing or the model loads: no output may destroy an input.
             check_outputs([PlannedOutputs(self.name, settings.source, self.video_path, self.jsonl_path)])
-            self.detectors = [detector] if detector is not None else (self._detectors() if settings.detect else [])
+            try:
+                self.detectors = [detector] if detector is not None else (self._detectors() if settings.detect else [])
+            except ConfigError as exc:
+                raise settings.located(exc) from None
             self.detector = self.detectors[0] if self.detectors else None
             self.chain = KernelChain(settings.kernels)
             self.expected_frames = _expected_frames(self.info, settings) if self.info is not None else settings.max_frames
@@ -250,7 +259,8 @@ class Runner:
             queue_size=1 if live else s.queue_size,
             name=f"streamer-{self.name}", max_age=s.max_latency if live else None,
             on_stop=self.source.stop if isinstance(self.source, LiveSource) else None,
-            detach_source=self.live,
+            # A pipe's read blocks while its writer is silent, as a camera's connect does.
+            detach_source=self.live or is_pipe(s.source or ""),
         )
 
     def describe(self) -> str:
@@ -296,6 +306,9 @@ class Runner:
 
     def tick(self, stats: PipelineStats, on_tick: Callable[[PipelineStats], None] | None = None) -> None:
         """Between waits in the caller's thread: a live run's stats record, then ``on_tick``."""
+        duration = self.settings.duration
+        if self.live and duration is not None and stats.elapsed >= duration + DURATION_SLACK and not self.pipeline.stopping:
+            self.pipeline.stop()
         if self.live or self.settings.realtime:
             now = time.monotonic()
             if now - self._last_stats_record >= self.settings.stats_interval and self._jsonl is not None:

@@ -75,7 +75,7 @@ def test_unknown_key_names_file_line_and_key(tmp_path: Path) -> None:
     cfg.write_text("source: clip.mp4\nconf: 0.5\nconfidence: 0.7\n")
     with pytest.raises(ConfigError) as info:
         load_config(cfg)
-    assert str(info.value) == f"{cfg}:3: confidence: unknown key"
+    assert str(info.value) == f"{cfg}:3: confidence: unknown key (did you mean 'conf'?)"
 
 
 def test_bad_value_line(tmp_path: Path) -> None:
@@ -88,7 +88,8 @@ def test_bad_value_line(tmp_path: Path) -> None:
 def test_bad_kernel_in_yaml_names_line(tmp_path: Path) -> None:
     cfg = tmp_path / "run.yaml"
     cfg.write_text("source: a.mp4\nkernels:\n  - denoise: {ksize: 4}\n")
-    with pytest.raises(ConfigError, match=rf"{cfg}:2: kernels: .*ksize must be odd"):
+    # The step's own line (3), not the "kernels:" line.
+    with pytest.raises(ConfigError, match=rf"{cfg}:3: kernels: .*ksize must be odd"):
         load_config(cfg)
 
 
