@@ -78,9 +78,10 @@ class RunSummary:
             # The provider's reason was said at start-up (describe()); not repeated here.
             lines.append(f"  detector: {self.provider.provider}, ran on {self.detector_runs} frames"
                          f" with {self.detect_workers} worker{'s' if self.detect_workers > 1 else ''}")
-        lines.append("  per stage (ms/frame wall/cpu, summed over a stage's workers): " + ", ".join(
-            f"{s.name} {s.ms_per_frame:.1f}/{s.cpu_ms_per_frame:.1f}" + (f" ({s.workers} workers)" if s.workers > 1 else "")
-            for s in self.stages if s.frames))
+        if any(s.frames for s in self.stages):  # none when a camera never connected
+            lines.append("  per stage (ms/frame wall/cpu, summed over a stage's workers): " + ", ".join(
+                f"{s.name} {s.ms_per_frame:.1f}/{s.cpu_ms_per_frame:.1f}" + (f" ({s.workers} workers)" if s.workers > 1 else "")
+                for s in self.stages if s.frames))
         if self.per_class:
             top = sorted(self.per_class.items(), key=lambda kv: (-kv[1], kv[0]))
             lines.append("  detections: " + ", ".join(f"{k} {v}" for k, v in top))
@@ -90,8 +91,8 @@ class RunSummary:
             lines.append(f"  dropped frames: {self.dropped}")
         if self.live is not None:
             lv = self.live
-            lines.append(f"  live: {lv['fps_in']:.1f} fps in, {lv['fps_out']:.1f} fps out, frame age p50 "
-                         f"{lv['age_ms_p50']} ms, p95 {lv['age_ms_p95']} ms, {self.reconnects} reconnects")
+            ages = "" if lv["age_ms_p50"] is None else f", frame age p50 {lv['age_ms_p50']} ms, p95 {lv['age_ms_p95']} ms"
+            lines.append(f"  live: {lv['fps_in']:.1f} fps in, {lv['fps_out']:.1f} fps out{ages}, {self.reconnects} reconnects")
         return "\n".join(lines)
 
 
@@ -307,7 +308,7 @@ class Runner:
     def tick(self, stats: PipelineStats, on_tick: Callable[[PipelineStats], None] | None = None) -> None:
         """Between waits in the caller's thread: a live run's stats record, then ``on_tick``."""
         duration = self.settings.duration
-        if self.live and duration is not None and stats.elapsed >= duration + DURATION_SLACK and not self.pipeline.stopping:
+        if self.live and duration is not None and not self.pipeline.stopping and stats.elapsed >= duration + DURATION_SLACK:
             self.pipeline.stop()
         if self.live or self.settings.realtime:
             now = time.monotonic()

@@ -233,23 +233,29 @@ def vfr_clip(src: Path, dst: Path, stamps_ms: list[int]) -> Path:
     return dst
 
 
-def make_bad_media(tmp_path: Path, clip: Path) -> dict[str, Path]:
-    """Broken inputs users really feed in: empty, text named .mp4, truncated mp4, missing."""
+def remux_video(src: Path, dst: Path, fmt: str | None = None, options: dict[str, str] | None = None) -> Path:
+    """``src``'s video stream copied (not re-encoded) into ``dst``; ``fmt`` forces the container
+    (e.g. ``mpegts``, ``hls``), ``options`` are the muxer's. Returns ``dst``."""
     import av
 
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format=fmt, options=options or {}) as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for pkt in inp.demux(video=0):
+            if pkt.dts is not None:  # the demuxer's end-of-stream marker has none
+                pkt.stream = stream
+                out.mux(pkt)
+    return dst
+
+
+def make_bad_media(tmp_path: Path, clip: Path) -> dict[str, Path]:
+    """Broken inputs users really feed in: empty, text named .mp4, truncated mp4, missing."""
     empty = tmp_path / "empty.mp4"
     empty.touch()
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video\n" * 50)
     # A plain remux puts the moov atom at the end (no faststart): cutting the file loses it,
     # as an interrupted copy or download does.
-    remux = tmp_path / "remux.mp4"
-    with av.open(str(clip)) as src, av.open(str(remux), "w") as dst:
-        stream = dst.add_stream_from_template(src.streams.video[0])
-        for pkt in src.demux(video=0):
-            if pkt.dts is not None:
-                pkt.stream = stream
-                dst.mux(pkt)
+    remux = remux_video(clip, tmp_path / "remux.mp4")
     truncated = tmp_path / "truncated.mp4"
     data = remux.read_bytes()
     truncated.write_bytes(data[: len(data) // 2])

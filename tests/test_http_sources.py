@@ -15,7 +15,7 @@ import pytest
 from streamer.config import RunSettings
 from streamer.runner import Runner
 
-from media import Clip
+from media import Clip, remux_video
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -35,13 +35,7 @@ def hls_dir(short_clip: Clip, tmp_path: Path) -> Path:
     """The clip remuxed (no re-encode) into an HLS playlist with 1 s segments."""
     out = tmp_path / "hls"
     out.mkdir()
-    with av.open(str(short_clip.path)) as src, av.open(str(out / "index.m3u8"), "w", format="hls",
-                                                     options={"hls_time": "1", "hls_list_size": "0"}) as dst:
-        stream = dst.add_stream_from_template(src.streams.video[0])
-        for pkt in src.demux(video=0):
-            if pkt.dts is not None:
-                pkt.stream = stream
-                dst.mux(pkt)
+    remux_video(short_clip.path, out / "index.m3u8", "hls", {"hls_time": "1", "hls_list_size": "0"})
     return out
 
 

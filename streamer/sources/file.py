@@ -1,4 +1,4 @@
-"""Recorded video files (and anything else FFmpeg opens as a finite input)."""
+"""Recorded video files (and anything else FFmpeg opens as a finite input), named pipes and stdin."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from streamer.frames import Frame
 from streamer.sources.avlog import keep_pyav_logging_off
 from streamer.sources.errors import check_path, translate
 from streamer.sources.info import SourceInfo, container_info
+from streamer.sources.urls import STDIN, is_pipe
 
 log = logging.getLogger("streamer.sources")
 
@@ -27,7 +28,7 @@ class FileSource:
     Parameters
     ----------
     path : str or Path
-        The file.
+        The file; a named pipe (FIFO); or ``-`` for standard input.
     max_frames : int, optional
         Stop after this many frames.
     duration : float, optional
@@ -64,6 +65,16 @@ class FileSource:
     truncated file (114 of 116 on bikes.mp4 cut in half), and their worker threads are the
     ones that were stuck in the deadlock described in :mod:`streamer.sources.avlog`.
     The decoder is closed on the thread that decoded, when :meth:`frames` ends.
+
+    A named pipe or standard input (``-``) is read as a stream, front to back, once: no
+    size, usually no frame count or duration (MPEG-TS declares neither), so progress has
+    no total. It is otherwise a file: the frames keep the stream's own timestamps,
+    ``duration`` counts them, audio is copied through as from a file, and the pipeline
+    runs with ``BLOCK`` queues, because a pipe applies back-pressure: while streamer is
+    behind, the writer waits in its ``write`` and nothing is lost or dropped. (A writer that
+    must never wait, such as ``ffmpeg`` reading a camera, gets newest-frame-wins from a
+    ``udp://`` or ``rtsp://`` URL instead.) Formats that need seeking cannot come through
+    a pipe: an MP4 whose index (``moov``) follows the data is reported as such.
     """
 
     def __init__(
@@ -77,7 +88,10 @@ class FileSource:
         realtime: bool = False,
     ) -> None:
         self.path = Path(path)
-        self.uri = str(path)
+        # Messages name standard input "stdin"; FFmpeg reads it as its pipe:0 protocol.
+        self.uri = "stdin" if str(path) == STDIN else str(path)
+        self._url = "pipe:0" if str(path) == STDIN else str(path)
+        self.pipe = is_pipe(str(path))
         self.max_frames = max_frames
         self.duration = duration
         self._want_audio = audio
@@ -96,12 +110,11 @@ class FileSource:
         """Open and probe; raises :class:`SourceError` naming the file and the problem."""
         size = check_path(self.path)
         keep_pyav_logging_off()
+        pipe = "" if self.pipe else None
         try:
-            container = av.open(str(self.path), mode="r")
-        except av.error.FFmpegError as exc:
-            raise translate(self.uri, exc) from None
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise translate(self.uri, exc) from None
+            container = av.open(self._url, mode="r")
+        except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
+            raise translate(self.uri, exc, pipe=pipe) from None
         if not container.streams.video:
             container.close()
             raise SourceError(f"{self.uri}: has no video stream")
@@ -113,6 +126,13 @@ class FileSource:
         self.frame_rate = Fraction(rate) if rate else None
         if self._want_audio and container.streams.audio:
             self.audio_stream = container.streams.audio[0]
+            if self.pipe and self.audio_stream.codec_context.name == "aac" and not self.audio_stream.codec_context.extradata:
+                # ADTS AAC (MPEG-TS's) carries its configuration in-band only; the MP4 sink needs
+                # it before the first packet (measured: "operation not permitted" on the first
+                # audio packet of bikes.mp4 + AAC remuxed to MPEG-TS).
+                log.warning("%s: audio not copied: AAC without its configuration up front (ADTS, as in "
+                            "MPEG-TS) cannot go into the MP4 output", self.uri)
+                self.audio_stream = None
         self.info = container_info(self.uri, container, size)
         if self.info.video is not None and not self.info.video.width:
             self.close()
@@ -179,7 +199,8 @@ class FileSource:
                 break
             except av.error.FFmpegError as exc:  # the container ends mid-packet
                 if not produced:
-                    raise translate(self.uri, exc, when="reading") from None
+                    raise translate(self.uri, exc, when="reading",
+                                    pipe=container.format.name if self.pipe else None) from None
                 self.ended_early = f"input ended early (truncated?): {exc.strerror}"
                 packet = None
             if packet is None or packet.stream.type == "video":

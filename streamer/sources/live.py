@@ -4,9 +4,16 @@ A :class:`LiveSource` connects, streams, and when the stream is lost (network er
 server gone, no frame for ``stall_timeout`` seconds) reconnects with capped exponential
 backoff and jitter, for ever or ``retries`` times. A camera that is down at start is
 retried the same way. Errors that retrying cannot fix (404 wrong path, 401/403 bad
-credentials, no decoder for the codec, no video stream) end the source with a
-:class:`SourceError` saying so. Every state change is reported once through
-``on_event`` and logged; URLs are always shown with the password masked.
+credentials, no decoder for the codec, no video stream; a webcam path that does not exist or
+is not a V4L2 device at the first attempt) end the source with a :class:`SourceError` saying
+so. Every state change, and every failed attempt with its reason and the wait before the
+next one, is reported through ``on_event`` and logged, e.g.
+``rtsp://127.0.0.1:1/x: reconnecting (attempt 3): connection refused; next try in 2.1 s``.
+URLs are always shown with the password masked.
+
+``max_frames`` and ``duration`` hold in every state: ``duration`` is wall-clock seconds from
+the start of :meth:`LiveSource.frames`, and a connect attempt or a backoff wait is cut short
+at its end (a read blocked in FFmpeg is the caller's to give up on: see ``Runner.tick``).
 
 Frames are stamped with the capture clock (milliseconds since the first frame), so
 timestamps stay increasing across reconnects and a gap in the stream is a gap in time.
@@ -19,7 +26,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -29,6 +36,7 @@ import av
 from streamer.errors import SourceError
 from streamer.frames import Frame
 from streamer.sources.avlog import keep_pyav_logging_off
+from streamer.sources.errors import connect_failure, device_problem
 from streamer.sources.info import SourceInfo, container_info
 from streamer.sources.urls import device_path, is_device, mask_credentials, without_credentials
 
@@ -96,14 +104,6 @@ def _classify(exc: BaseException) -> str | None:
     return None
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, (av.error.ExitError, TimeoutError)):
-        return "timed out"
-    if isinstance(exc, av.error.FFmpegError):
-        return exc.strerror or type(exc).__name__
-    return str(exc) or type(exc).__name__
-
-
 class LiveSource:
     """A self-healing live video source.
 
@@ -128,6 +128,11 @@ class LiveSource:
         FFmpeg demuxer to force (``v4l2`` is used for webcams, ``mpjpeg`` for MJPEG over HTTP).
     on_event : callable, optional
         Called with each :class:`SourceEvent` (from the decode thread).
+    max_frames : int, optional
+        End after this many frames.
+    duration : float, optional
+        End this many wall-clock seconds after :meth:`frames` started, whatever the state
+        (connecting, waiting to retry, streaming).
     seed : int, optional
         Seeds the jitter, for reproducible tests.
     """
@@ -165,6 +170,8 @@ class LiveSource:
         self._on_event = on_event
         self._rng = random.Random(seed)
         self._stop = threading.Event()
+        self._deadline: float | None = None
+        self._ending = ""
         self.state: LiveState | None = None
         self.info: SourceInfo | None = None
         self.reconnects = 0
@@ -178,24 +185,38 @@ class LiveSource:
         self._stop.set()
 
     def open(self) -> None:
-        """Nothing to check up front: a camera that is down at start is retried."""
+        """Check what can be checked up front: a webcam path must be a V4L2 device.
+
+        A network camera that is down at start is retried instead, so there is nothing to
+        check for it here.
+
+        Raises
+        ------
+        SourceError
+            ``/dev/video0: no such device``, ``not a video device (...)``, ``permission denied``.
+        """
+        if is_device(self.uri):
+            problem = device_problem(device_path(self.uri))
+            if problem is not None:
+                raise SourceError(f"{self.display}: {problem}")
 
     def close(self) -> None:
         self.stop()
 
-    def _event(self, state: LiveState, message: str, attempt: int = 0) -> None:
-        if state == self.state and state in {LiveState.RECONNECTING, LiveState.CONNECTING}:
-            log.debug("%s: %s (attempt %d)", self.display, message, attempt)
+    def _event(self, state: LiveState, message: str = "", attempt: int = 0) -> None:
+        """Report a state change, and each failed attempt, to the log and ``on_event``."""
+        if state == self.state and state is not LiveState.RECONNECTING:
             return
         self.state = state
         text = mask_credentials(message)
+        head = f"{state.value} (attempt {attempt})" if state is LiveState.RECONNECTING else state.value
         level = logging.WARNING if state in {LiveState.STALLED, LiveState.RECONNECTING, LiveState.GAVE_UP} else logging.INFO
-        log.log(level, "%s: %s: %s", self.display, state.value, text)
+        log.log(level, "%s: %s", self.display, f"{head}: {text}" if text else head)
         if self._on_event is not None:
             self._on_event(SourceEvent(self.public_uri, state, text, attempt))
 
     # -- connecting --------------------------------------------------------------------
-    def _open(self) -> av.container.InputContainer:
+    def _open(self, timeout: float) -> av.container.InputContainer:
         options = dict(self.options)
         url = self.uri
         fmt = self.input_format
@@ -208,124 +229,170 @@ class LiveSource:
             # FFmpeg's default, measured 2.2 s here) is enough and speeds up reconnects.
             options.setdefault("analyzeduration", "500000")
         keep_pyav_logging_off()
-        container = av.open(url, mode="r", format=fmt, options=options,
-                            timeout=(self.open_timeout, self.stall_timeout))
+        container = av.open(url, mode="r", format=fmt, options=options, timeout=(timeout, self.stall_timeout))
         if not container.streams.video:
             container.close()
             raise _Permanent("has no video stream")
         return container
 
+    def _connect(self, first: bool) -> tuple[av.container.InputContainer | None, str]:
+        """One connection attempt: (container, "") or (None, why it failed).
+
+        Gives up (raises :class:`SourceError`) on a failure retrying cannot fix, and on a
+        webcam path that is not a usable V4L2 device at the ``first`` attempt (later, a
+        missing device is retried: it may be plugged in again).
+        """
+        timeout = self._time_left(self.open_timeout)
+        began = time.monotonic()
+        try:
+            return self._open(timeout), ""
+        except Exception as exc:  # noqa: BLE001 - classified below
+            permanent = _classify(exc)
+            if permanent is None and is_device(self.uri):
+                problem = device_problem(device_path(self.uri), exc)
+                if first and problem is not None:
+                    permanent = problem
+                reason = problem or connect_failure(self.uri, exc, elapsed=0.0, timeout=timeout)
+            else:
+                reason = connect_failure(self.uri, exc, elapsed=time.monotonic() - began, timeout=timeout)
+            if permanent is not None:
+                self._give_up(permanent)
+            return None, reason
+
     def probe(self) -> SourceInfo:
         """Connect once, describe the stream, disconnect (no retries)."""
+        self.open()
+        began = time.monotonic()
         try:
-            container = self._open()
+            container = self._open(self.open_timeout)
         except Exception as exc:  # noqa: BLE001 - translated here
-            reason = _classify(exc) or _reason(exc)
+            reason = _classify(exc) or (device_problem(device_path(self.uri), exc) if is_device(self.uri) else None) \
+                or connect_failure(self.uri, exc, elapsed=time.monotonic() - began, timeout=self.open_timeout)
             raise SourceError(f"{self.display}: {mask_credentials(reason)}") from None
         try:
             return container_info(self.public_uri, container, None)
         finally:
             container.close()
 
-    def _wait(self, attempt: int) -> bool:
-        """Sleep before the next attempt; False when stopped meanwhile."""
-        return not self._stop.wait(self.backoff.delay(attempt, self._rng))
+    # -- limits ------------------------------------------------------------------------
+    def _time_left(self, wanted: float) -> float:
+        """``wanted`` seconds, or fewer when ``duration`` ends sooner (never below 10 ms)."""
+        if self._deadline is None:
+            return wanted
+        return max(0.01, min(wanted, self._deadline - time.monotonic()))
+
+    def _going_on(self) -> bool:
+        """False once stopped or past ``duration`` (and then says which, for the final event)."""
+        if self._stop.is_set():
+            return False
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            self._ending = f"duration {self.duration:g} s reached"
+            return False
+        return True
 
     # -- frames ------------------------------------------------------------------------
     def frames(self) -> Iterator[Frame]:
-        """Yield frames for ever (or until stopped, ``max_frames``, ``duration`` or giving up).
+        """Yield frames until stopped, ``max_frames``, ``duration`` or giving up.
+
+        Built from small steps: :meth:`_decoded` (connect, stream, wait and reconnect)
+        -> :meth:`_stream` (one connection's pictures) -> stamped :class:`Frame` objects.
 
         Raises
         ------
         SourceError
-            A permanent failure (wrong path, bad credentials, unsupported codec) or
-            ``retries`` failed attempts in a row.
+            A permanent failure (wrong path, bad credentials, unsupported codec, no such
+            webcam at the first attempt) or ``retries`` failed attempts in a row.
         """
+        self._deadline = None if self.duration is None else time.monotonic() + self.duration
+        self._ending = ""
         index = 0
         t0: float | None = None
-        failures = 0
-        first = True
         try:
-            while not self._stop.is_set():
-                self._event(LiveState.CONNECTING if first else LiveState.RECONNECTING,
-                            "connecting" if first else f"reconnecting (attempt {failures})", failures)
-                try:
-                    container = self._open()
-                except Exception as exc:  # noqa: BLE001 - classified below
-                    permanent = _classify(exc)
-                    if permanent is not None:
-                        self._give_up(permanent)
-                    failures += 1
-                    self._check_retries(failures, _reason(exc))
-                    log.debug("%s: connect failed: %s", self.display, mask_credentials(_reason(exc)))
-                    first = False
-                    if not self._wait(failures):
-                        break
-                    continue
-                lost = "the stream ended"
-                streaming = False
-                stream: av.VideoStream | None = None
-                try:
-                    stream = container.streams.video[0]
-                    # Slice threads decode a frame in parallel without frame threading's
-                    # added delay of one frame per thread.
-                    stream.thread_type = "SLICE"
-                    self.video_stream = stream
-                    rate = stream.average_rate or stream.guessed_rate
-                    self.frame_rate = Fraction(rate) if rate else self.frame_rate
-                    self.info = container_info(self.public_uri, container, None)
-                    if not first:
-                        self.reconnects += 1
-                    for decoded in container.decode(stream):
-                        now = time.monotonic()
-                        if not streaming:
-                            streaming = True
-                            failures = 0
-                            self._event(LiveState.STREAMING, f"{decoded.width}x{decoded.height} {stream.codec_context.name}")
-                        if t0 is None:
-                            t0 = now
-                        if self.duration is not None and now - t0 >= self.duration:
-                            return
-                        yield Frame(
-                            index=index,
-                            pts=round((now - t0) * 1000),
-                            time_base=LIVE_TIME_BASE,
-                            capture_time=now,
-                            image=decoded.to_ndarray(format="bgr24"),
-                            wall_time=time.time(),
-                        )
-                        index += 1
-                        if self.max_frames is not None and index >= self.max_frames:
-                            return
-                        if self._stop.is_set():
-                            return
-                except (av.error.ExitError, TimeoutError):
-                    lost = f"no frame for {self.stall_timeout:g} s"
-                    if streaming:
-                        self._event(LiveState.STALLED, lost, failures)
-                    else:  # connected but nothing came: a failed connect, not a stall
-                        lost = f"connected, but {lost}"
-                except Exception as exc:  # noqa: BLE001 - classified below
-                    permanent = _classify(exc)
-                    if permanent is not None:
-                        self._give_up(permanent)
-                    lost = f"stream lost: {_reason(exc)}"
-                finally:
-                    container.close()
-                    # Let go of this connection's decoder here, on the decoding thread.
-                    self.video_stream = stream = None
-                if self._stop.is_set():
-                    break
-                failures += 1
-                self._check_retries(failures, lost)
-                if self.state is not LiveState.STALLED:
-                    self._event(LiveState.RECONNECTING, lost, failures)
-                first = False
-                if not self._wait(failures):
-                    break
+            for decoded in self._decoded():
+                now = time.monotonic()
+                if t0 is None:
+                    t0 = now
+                yield Frame(
+                    index=index,
+                    pts=round((now - t0) * 1000),
+                    time_base=LIVE_TIME_BASE,
+                    capture_time=now,
+                    image=decoded.to_ndarray(format="bgr24"),
+                    wall_time=time.time(),
+                )
+                index += 1
+                if self.max_frames is not None and index >= self.max_frames:
+                    self._ending = f"{index} frames (max_frames) reached"
+                    return
         finally:
             if self.state is not LiveState.GAVE_UP:
-                self._event(LiveState.STOPPED, "stopped")
+                self._event(LiveState.STOPPED, self._ending)
+
+    def _decoded(self) -> Iterator[av.VideoFrame]:
+        """Pictures from one connection after another: connect; stream; on a failure report
+        the reason, wait (capped exponential backoff) and reconnect."""
+        failures = 0
+        connected = False
+        self._event(LiveState.CONNECTING)
+        while self._going_on():
+            container, reason = self._connect(first=failures == 0 and not connected)
+            if container is not None:
+                if connected:
+                    self.reconnects += 1
+                connected = True
+                reason, streamed = yield from self._stream(container)
+                if streamed:
+                    failures = 0
+            if not self._going_on():
+                break
+            failures += 1
+            self._check_retries(failures, reason)
+            delay = self.backoff.delay(failures, self._rng)
+            if self._deadline is not None and time.monotonic() + delay >= self._deadline:
+                self._event(LiveState.RECONNECTING, f"{reason}; no further try (duration {self.duration:g} s ends first)",
+                            failures)
+            else:
+                self._event(LiveState.RECONNECTING, f"{reason}; next try in {delay:.1f} s", failures)
+            if self._stop.wait(self._time_left(delay)):
+                break
+
+    def _stream(self, container: av.container.InputContainer) -> Generator[av.VideoFrame, None, tuple[str, bool]]:
+        """Decode one connection until it fails or the source ends: yields pictures, returns
+        (why the stream was lost, whether any picture came)."""
+        streaming = False
+        stream: av.VideoStream | None = None
+        try:
+            stream = container.streams.video[0]
+            # Slice threads decode a frame in parallel without frame threading's
+            # added delay of one frame per thread.
+            stream.thread_type = "SLICE"
+            self.video_stream = stream
+            rate = stream.average_rate or stream.guessed_rate
+            self.frame_rate = Fraction(rate) if rate else self.frame_rate
+            self.info = container_info(self.public_uri, container, None)
+            for decoded in container.decode(stream):
+                if not streaming:
+                    streaming = True
+                    self._event(LiveState.STREAMING, f"{decoded.width}x{decoded.height} {stream.codec_context.name}")
+                if not self._going_on():
+                    return "", True
+                yield decoded
+            return "the stream ended", streaming
+        except (av.error.ExitError, TimeoutError):
+            lost = f"no frame for {self.stall_timeout:g} s"
+            if not streaming:  # connected but nothing came: a failed connect, not a stall
+                return f"connected, but {lost}", False
+            self._event(LiveState.STALLED, lost)
+            return lost, True
+        except Exception as exc:  # noqa: BLE001 - classified below
+            permanent = _classify(exc)
+            if permanent is not None:
+                self._give_up(permanent)
+            return f"stream lost: {connect_failure(self.uri, exc, elapsed=0.0, timeout=self.open_timeout)}", streaming
+        finally:
+            container.close()
+            # Let go of this connection's decoder here, on the decoding thread.
+            self.video_stream = stream = None
 
     def _check_retries(self, failures: int, reason: str) -> None:
         if self.retries is not None and failures > self.retries:

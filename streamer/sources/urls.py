@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from urllib.parse import urlsplit, urlunsplit
 
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt")
+#: The source name that means standard input (``streamer run - < clip.ts``).
+STDIN = "-"
+#: Linux's character-device major number of every V4L2 node (``VIDEO_MAJOR`` in the kernel's
+#: ``include/uapi/linux/major.h``): webcams, capture cards, v4l2loopback.
+V4L2_MAJOR = 81
 
 
 def mask_credentials(text: str) -> str:
@@ -18,8 +25,28 @@ def mask_credentials(text: str) -> str:
 
 
 def is_device(uri: str) -> bool:
-    """A V4L2 webcam: ``/dev/videoN`` or a bare index such as ``0``."""
-    return uri.isdigit() or uri.startswith("/dev/video")
+    """A V4L2 webcam: ``/dev/videoN`` (present or not), a bare index such as ``0``, or any other
+    path to a V4L2 node (``/dev/v4l/by-id/...-video-index0`` links to one)."""
+    return uri.isdigit() or uri.startswith("/dev/video") or (uri.startswith("/dev/") and is_v4l2_node(uri))
+
+
+def is_v4l2_node(path: str) -> bool:
+    """True when ``path`` (links followed) is a V4L2 character device."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == V4L2_MAJOR
+
+
+def is_pipe(uri: str) -> bool:
+    """Standard input (``-``) or a named pipe (FIFO): a stream read once, front to back."""
+    if uri == STDIN:
+        return True
+    try:
+        return stat.S_ISFIFO(os.stat(uri).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 def is_live(uri: str) -> bool:
@@ -36,7 +63,9 @@ def device_path(uri: str) -> str:
 
 def source_name(uri: str) -> str:
     """A short, file-name-safe name for outputs and logs (no credentials)."""
-    if is_device(uri):
+    if uri == STDIN:
+        return "stdin"
+    if uri.isdigit() or uri.startswith("/dev/video"):
         return "video" + device_path(uri).removeprefix("/dev/video")
     parts = urlsplit(uri)
     if parts.scheme and parts.netloc:
