@@ -93,7 +93,7 @@ def test_bad_new_steps_name_step_and_option(spec: str, phrase: str) -> None:
         parse_kernels(spec)
 
 
-def test_fused_chain_equals_the_kernels_one_by_one(road_frames) -> None:
+def test_kernel_chain_equals_its_steps_one_by_one(road_frames) -> None:
     image = road_frames[0]
     steps = parse_kernels("denoise=gaussian:ksize=3,white_balance=grayworld,gamma=0.8,saturation=1.1,edges=sobel")
     chain = KernelChain(steps)

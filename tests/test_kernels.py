@@ -22,6 +22,7 @@ from hypothesis.extra import numpy as hnp
 from conftest import assert_same_on_one_and_many_threads
 import naive_kernels as naive
 from streamer.kernels import (
+    bgr_to_gray,
     color_adjust,
     edge_overlay,
     gaussian_blur,
@@ -128,16 +129,41 @@ def test_preprocess_matches_naive_property(image, out_hw, resize, align, swap_rb
     assert region.max() <= (image[..., 1].max() - 6.0) / 0.5 + 1e-3
 
 
-def test_preprocess_mapping_round_trips_letterbox_corners() -> None:
-    image = np.zeros((720, 1280, 3), np.uint8)
-    out = np.empty((1, 3, 640, 640), np.float32)
-    scale_x, scale_y, pad_x, pad_y = preprocess(image, out, resize="letterbox")
-    assert (scale_x, scale_y, pad_x, pad_y) == (0.5, 0.5, 0.0, 140.0)
-    # Model-space corners of the image region map back to the frame's corners.
-    assert (pad_x - pad_x) / scale_x == 0 and (pad_x + 640 - pad_x) / scale_x == 1280
-    assert (pad_y + 360 - pad_y) / scale_y == 720
-    assert (out[0, :, :140] == 114.0).all() and (out[0, :, 500:] == 114.0).all()
-    assert (out[0, :, 140:500] == 0.0).all()
+@pytest.mark.parametrize(
+    ("src_hw", "out_hw", "align", "rect"),
+    [
+        ((720, 1280), (640, 640), "center", (320, 180, 960, 540)),   # scale 0.5, 140 rows of padding
+        ((300, 451), (416, 416), "center", (37, 61, 402, 250)),      # chelsea's odd width: 0.922
+        ((272, 640), (416, 416), "topleft", (101, 33, 555, 260)),    # bikes' frame, padding after
+        ((480, 270), (320, 320), "center", (20, 400, 250, 470)),     # portrait: padding left and right
+    ],
+)
+def test_preprocess_mapping_round_trips_letterbox_corners(src_hw, out_hw, align, rect) -> None:
+    """Where things land in the model input, mapped back through the mapping ``preprocess``
+    returns, is where they are in the frame: the picture's corners and a bright rectangle's,
+    to within one model pixel."""
+    x1, y1, x2, y2 = rect
+    image = np.zeros((*src_hw, 3), np.uint8)
+    image[y1:y2, x1:x2] = 255
+    out = np.empty((1, 3, *out_hw), np.float32)
+    scale_x, scale_y, pad_x, pad_y = preprocess(image, out, resize="letterbox", align=align, pad_value=114.0)
+
+    def back(mask: np.ndarray) -> tuple[float, float, float, float]:
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        return ((cols[0] - pad_x) / scale_x, (rows[0] - pad_y) / scale_y,
+                (cols[-1] + 1 - pad_x) / scale_x, (rows[-1] + 1 - pad_y) / scale_y)
+
+    plane = out[0, 0]
+    tolerance = (1 / scale_x, 1 / scale_y) * 2
+    picture = back(plane != 114.0)  # everything but the padding
+    assert np.abs(np.subtract(picture, (0, 0, src_hw[1], src_hw[0]))).max() <= 1e-6 + max(tolerance)
+    bright = back(plane > 127.5)
+    assert all(abs(b - r) <= t for b, r, t in zip(bright, rect, tolerance)), (bright, rect)
+    # The padding is pad_value, on the side(s) the mapping says.
+    if pad_y >= 1:
+        assert (plane[: int(pad_y)] == 114.0).all()
+    if pad_x >= 1:
+        assert (plane[:, : int(pad_x)] == 114.0).all()
 
 
 @pytest.mark.parametrize("src_hw", [(1, 1), (1, 7), (9, 1), (5, 3)])
@@ -427,12 +453,12 @@ def test_sobel_edges_equals_opencv(frame: np.ndarray) -> None:
 
 @needs_opencv5_gray
 def test_gray_weights_equal_opencv_on_every_colour_sample() -> None:
-    # 1 in 64 of all 2**24 colours, through the kernel's 1x1-gray-image path.
+    # 1 in 64 of all 2**24 colours, through the kernel.
     colours = np.arange(0, 1 << 24, 64, dtype=np.uint32)
     image = np.stack([(colours >> s) & 255 for s in (16, 8, 0)], -1).astype(np.uint8)
     image = image.reshape(512, -1, 3)
-    np.testing.assert_array_equal(naive.bgr_to_gray(image),
-                                  cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+    # bgr_to_gray and the edge kernels share one per-pixel function (gray_value).
+    np.testing.assert_array_equal(bgr_to_gray(image), cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
 
 
 @FAST

@@ -627,7 +627,7 @@ def test_resize_rejects_bad_arguments() -> None:
 
 @pytest.mark.parametrize("blur", [0, 3, 5])
 @pytest.mark.parametrize("edges", [None, "sobel", "scharr"])
-def test_fused_chain_equals_the_kernels_one_by_one(frame: np.ndarray, blur, edges) -> None:
+def test_fused_filter_equals_the_kernels_one_by_one(frame: np.ndarray, blur, edges) -> None:
     lut = K.color_lut(K.balance_gains(frame), gamma=0.8, contrast=1.1)
     picture, edge_map = K.fused_filter(frame, blur=blur, lut=lut, saturation=1.25, edges=edges)
     step = K.gaussian_blur(frame, ksize=blur) if blur else frame

@@ -93,7 +93,7 @@ def test_bad_input_errors_name_the_file(bad_inputs: dict[str, Path], case: str, 
     assert "\n" not in message
 
 
-def test_photo_is_not_a_video() -> None:
+def test_photo_opens_as_a_one_frame_video() -> None:
     photo = skimage_photo("chelsea.png")
     # FFmpeg opens a PNG as a one-frame "video": that is fine and must decode.
     src = FileSource(photo)
