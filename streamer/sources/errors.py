@@ -144,6 +144,11 @@ def connect_failure(uri: str, exc: BaseException, *, elapsed: float, timeout: fl
             return found
         if isinstance(exc, av.error.InvalidDataError):
             return "the server answered, but not with a stream FFmpeg can read (wrong protocol, port or path?)"
+    return error_text(exc)
+
+
+def error_text(exc: BaseException) -> str:
+    """FFmpeg's (or Python's) words for ``exc``, as the middle of a sentence, password masked."""
     text = exc.strerror if isinstance(exc, av.error.FFmpegError) and exc.strerror else str(exc)
     return mask_credentials(_lower(text or type(exc).__name__))
 

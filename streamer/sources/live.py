@@ -36,7 +36,7 @@ import av
 from streamer.errors import SourceError
 from streamer.frames import Frame
 from streamer.sources.avlog import keep_pyav_logging_off
-from streamer.sources.errors import connect_failure, device_problem
+from streamer.sources.errors import connect_failure, device_problem, error_text
 from streamer.sources.info import SourceInfo, container_info
 from streamer.sources.urls import device_path, is_device, mask_credentials, without_credentials
 
@@ -238,26 +238,29 @@ class LiveSource:
     def _connect(self, first: bool) -> tuple[av.container.InputContainer | None, str]:
         """One connection attempt: (container, "") or (None, why it failed).
 
-        Gives up (raises :class:`SourceError`) on a failure retrying cannot fix, and on a
-        webcam path that is not a usable V4L2 device at the ``first`` attempt (later, a
-        missing device is retried: it may be plugged in again).
+        Gives up (raises :class:`SourceError`) on a failure retrying cannot fix.
         """
         timeout = self._time_left(self.open_timeout)
         began = time.monotonic()
         try:
             return self._open(timeout), ""
         except Exception as exc:  # noqa: BLE001 - classified below
-            permanent = _classify(exc)
-            if permanent is None and is_device(self.uri):
-                problem = device_problem(device_path(self.uri), exc)
-                if first and problem is not None:
-                    permanent = problem
-                reason = problem or connect_failure(self.uri, exc, elapsed=0.0, timeout=timeout)
-            else:
-                reason = connect_failure(self.uri, exc, elapsed=time.monotonic() - began, timeout=timeout)
+            permanent, reason = self._failure(exc, first=first, elapsed=time.monotonic() - began, timeout=timeout)
             if permanent is not None:
                 self._give_up(permanent)
             return None, reason
+
+    def _failure(self, exc: BaseException, *, first: bool, elapsed: float, timeout: float) -> tuple[str | None, str]:
+        """(why retrying cannot help, or None; why the attempt failed) for a failed connect.
+
+        A webcam path that is no usable V4L2 device at the ``first`` attempt will not become
+        one by retrying; later, a missing device is retried (it may be plugged in again).
+        """
+        permanent = _classify(exc)
+        problem = device_problem(device_path(self.uri), exc) if is_device(self.uri) else None
+        if permanent is None and first:
+            permanent = problem
+        return permanent, permanent or problem or connect_failure(self.uri, exc, elapsed=elapsed, timeout=timeout)
 
     def probe(self) -> SourceInfo:
         """Connect once, describe the stream, disconnect (no retries)."""
@@ -266,8 +269,7 @@ class LiveSource:
         try:
             container = self._open(self.open_timeout)
         except Exception as exc:  # noqa: BLE001 - translated here
-            reason = _classify(exc) or (device_problem(device_path(self.uri), exc) if is_device(self.uri) else None) \
-                or connect_failure(self.uri, exc, elapsed=time.monotonic() - began, timeout=self.open_timeout)
+            _, reason = self._failure(exc, first=True, elapsed=time.monotonic() - began, timeout=self.open_timeout)
             raise SourceError(f"{self.display}: {mask_credentials(reason)}") from None
         try:
             return container_info(self.public_uri, container, None)
@@ -388,7 +390,7 @@ class LiveSource:
             permanent = _classify(exc)
             if permanent is not None:
                 self._give_up(permanent)
-            return f"stream lost: {connect_failure(self.uri, exc, elapsed=0.0, timeout=self.open_timeout)}", streaming
+            return f"stream lost: {error_text(exc)}", streaming
         finally:
             container.close()
             # Let go of this connection's decoder here, on the decoding thread.
