@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -134,8 +134,6 @@ class Clip:
     fps: float
     duration: float  #: the container's duration, seconds
     audio_rate: int | None = None  #: AAC sample rate, when the clip has audio
-    #: labels a COCO detector finds in its first frames (used by the CLI test's --classes)
-    labels: tuple[str, ...] = field(default=())
 
     @property
     def size(self) -> str:
