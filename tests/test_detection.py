@@ -401,7 +401,7 @@ def test_class_filter(detectors: dict) -> None:
     cats = Detector(path, device="cpu", classes=["CAT", "dog"], conf=0.05).detect(chelsea)
     assert len(cats) and set(cats.class_id.tolist()) <= {15, 16}
     assert set(Detector(path, device="cpu", classes=[15], conf=0.05).detect(chelsea).class_id.tolist()) == {15}
-    with pytest.raises(ConfigError, match=r"unknown class 'kitten'; valid names: person, bicycle, .*toothbrush"):
+    with pytest.raises(ConfigError, match=r"unknown class 'kitten' \(did you mean 'kite'\?\); valid names: person, bicycle, .*toothbrush"):
         Detector(path, device="cpu", classes=["kitten"])
     with pytest.raises(ConfigError, match="class id 80 out of range"):
         Detector(path, device="cpu", classes=[80])

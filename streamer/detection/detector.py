@@ -64,9 +64,8 @@ def _class_ids(classes: Sequence[str | int] | None, labels: Sequence[str]) -> np
         elif isinstance(item, str) and item.strip().lower() in by_name:
             ids.add(by_name[item.strip().lower()])
         else:
-            hint = did_you_mean(str(item), labels)
-            raise ConfigError(f"classes: unknown class {item!r}" + (
-                hint if hint else f"; valid names: {', '.join(labels)}"))
+            raise ConfigError(f"classes: unknown class {item!r}{did_you_mean(str(item), labels)}; "
+                              f"valid names: {', '.join(labels)}")
     return np.array(sorted(ids), np.int32)
 
 
