@@ -1,13 +1,14 @@
 """Honest feedback from live sources, and limits that hold whatever a camera does.
 
 * each failed attempt says why, in the log and in the JSONL's ``source`` records;
-* a server that accepts the connection and never answers is a timeout, not "invalid data";
+* a server that accepts the connection and never answers is a timeout, not "invalid data"; one
+  that hangs up at once says so;
 * a webcam path that does not exist or is not a V4L2 device is a one-line error at once;
 * ``--duration`` ends a live run on time while a camera cannot connect, alone or beside a good one,
   and while a camera is stalled.
 
-Real servers on 127.0.0.1 only: the GStreamer RTSP server of ``tests/rtsp.py``, a listening socket
-that never answers, and a port nothing listens on. Every server is stopped by its fixture.
+Real servers on 127.0.0.1 only: the GStreamer RTSP server of ``tests/rtsp.py``, listening sockets
+that never answer or hang up, and a port nothing listens on. Every server is stopped by its fixture.
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ def run_seconds(stderr: str) -> float:
 
 
 @pytest.fixture()
-def silent_server() -> Iterator[int]:
-    """A TCP port that accepts connections and never sends a byte (a hung camera); closed at teardown."""
+def tcp_server(request: pytest.FixtureRequest) -> Iterator[int]:
+    """A TCP port that accepts connections and then never sends a byte (``"silent"``, a hung camera)
+    or hangs up at once without a word (``"closing"``); every socket is closed at teardown."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -70,11 +72,16 @@ def silent_server() -> Iterator[int]:
         listener.settimeout(0.1)
         while not stop.is_set():
             try:
-                accepted.append(listener.accept()[0])
+                conn = listener.accept()[0]
             except (TimeoutError, OSError):
                 continue
+            if request.param == "closing":
+                # Half-close: the client reads end-of-stream; closing outright would race with its
+                # request and sometimes reset the connection instead.
+                conn.shutdown(socket.SHUT_WR)
+            accepted.append(conn)
 
-    thread = threading.Thread(target=accept, name="test-silent-server", daemon=True)
+    thread = threading.Thread(target=accept, name="test-tcp-server", daemon=True)
     thread.start()
     try:
         yield listener.getsockname()[1]
@@ -109,19 +116,29 @@ def test_refused_camera_says_why_at_each_attempt_and_duration_ends_the_run(tmp_p
     assert "hunter2" not in (tmp_path / f"127.0.0.1_{port}_x.detections.jsonl").read_text()
 
 
+@pytest.mark.parametrize("tcp_server", ["silent"], indirect=True)
 @pytest.mark.parametrize("scheme", ["rtsp", "http"])
-def test_server_that_never_answers_is_a_timeout(silent_server: int, scheme: str) -> None:
+def test_server_that_never_answers_is_a_timeout(tcp_server: int, scheme: str) -> None:
     events: list[SourceEvent] = []
-    source = LiveSource(f"{scheme}://127.0.0.1:{silent_server}/cam", open_timeout=1.0, retries=1,
+    source = LiveSource(f"{scheme}://127.0.0.1:{tcp_server}/cam", open_timeout=1.0, retries=1,
                         on_event=events.append, seed=1)
     t0 = time.monotonic()
     with pytest.raises(SourceError) as info:
         list(source.frames())
     assert time.monotonic() - t0 < 10
-    assert str(info.value) == (f"{scheme}://127.0.0.1:{silent_server}/cam: timed out after 1 s (no answer from the "
+    assert str(info.value) == (f"{scheme}://127.0.0.1:{tcp_server}/cam: timed out after 1 s (no answer from the "
                                "server); gave up after 2 attempts")
     retry = next(e for e in events if e.state.value == "reconnecting")
     assert retry.attempt == 1 and retry.message.startswith("timed out after 1 s (no answer from the server); next try in ")
+
+
+@pytest.mark.parametrize("tcp_server", ["closing"], indirect=True)
+@pytest.mark.parametrize("scheme", ["rtsp", "http"])
+def test_server_that_hangs_up_says_so(tcp_server: int, scheme: str) -> None:
+    with pytest.raises(SourceError) as info:
+        LiveSource(f"{scheme}://127.0.0.1:{tcp_server}/cam", open_timeout=5.0).probe()  # streamer info
+    assert str(info.value) == (f"{scheme}://127.0.0.1:{tcp_server}/cam: connected, but got no stream FFmpeg can read "
+                               "(the server closed the connection, or it speaks another protocol: wrong port or path?)")
 
 
 # -- webcams that are not there ------------------------------------------------------------------------

@@ -134,16 +134,18 @@ def connect_failure(uri: str, exc: BaseException, *, elapsed: float, timeout: fl
     """
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused (nothing listening at that address and port)"
-    ambiguous = isinstance(exc, (av.error.InvalidDataError, av.error.ExitError, TimeoutError)) or \
-        getattr(exc, "errno", None) == errno.EIO
+    ambiguous = isinstance(exc, (av.error.InvalidDataError, av.error.ExitError, TimeoutError, av.error.EOFError)) \
+        or getattr(exc, "errno", None) == errno.EIO
     if ambiguous and elapsed >= TIMED_OUT_SHARE * timeout:
         return f"timed out after {timeout:g} s (no answer from the server)"
     if ambiguous and urlsplit(uri).hostname:
         found = _probe_network(uri, min(timeout, PROBE_TIMEOUT))
         if found is not None:
             return found
-        if isinstance(exc, av.error.InvalidDataError):
-            return "the server answered, but not with a stream FFmpeg can read (wrong protocol, port or path?)"
+        # Measured on 127.0.0.1: a server that closes the connection at once gives "Invalid data"
+        # (RTSP) or "End of file" (HTTP); an HTTP server sending a web page "Input/output error".
+        return ("connected, but got no stream FFmpeg can read (the server closed the connection, "
+                "or it speaks another protocol: wrong port or path?)")
     return error_text(exc)
 
 
