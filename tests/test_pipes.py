@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import signal
 import subprocess
 import sys
 import threading
@@ -160,3 +161,36 @@ def test_character_devices_that_are_not_cameras(device: str, tmp_path: Path) -> 
         f"streamer: error: {device}: is a character device ({os.major(rdev)}:{os.minor(rdev)}), "
         "not a video file or a V4L2 video device")
     assert "Traceback" not in r.stderr and time.monotonic() - t0 < 60
+
+
+def wait_for_fifo_open(proc: subprocess.Popen[str], timeout: float = 60.0) -> None:
+    """Until ``proc`` waits in the kernel for a FIFO's writer (``/proc/PID/wchan``; where the kernel
+    hides it, a fixed 8 s past start-up)."""
+    wchan = Path(f"/proc/{proc.pid}/wchan")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1]
+        state = wchan.read_text() if wchan.exists() else "0"
+        if state == "wait_for_partner":
+            return
+        if state == "0" and time.monotonic() > deadline - timeout + 8:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"streamer did not reach the FIFO's open within {timeout} s")
+
+
+def test_ctrl_c_while_waiting_for_a_fifo_writer(fifo: tuple[Path, list[threading.Thread]], tmp_path: Path) -> None:
+    """Opening a FIFO waits for a writer; Ctrl-C then ends the command as anywhere else (130, no traceback)."""
+    path, _ = fifo
+    proc = subprocess.Popen([sys.executable, "-m", "streamer.cli", "run", str(path), "--no-detect", "--out-dir",
+                             str(tmp_path), "--no-progress"], stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_fifo_open(proc)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Interrupted system call" not in err

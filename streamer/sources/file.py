@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from fractions import Fraction
@@ -92,6 +93,7 @@ class FileSource:
         self.uri = "stdin" if str(path) == STDIN else str(path)
         self._url = "pipe:0" if str(path) == STDIN else str(path)
         self.pipe = is_pipe(str(path))
+        self._fd: int | None = None  # a named pipe's descriptor, while open
         self.max_frames = max_frames
         self.duration = duration
         self._want_audio = audio
@@ -110,11 +112,10 @@ class FileSource:
         """Open and probe; raises :class:`SourceError` naming the file and the problem."""
         size = check_path(self.path)
         keep_pyav_logging_off()
-        pipe = "" if self.pipe else None
         try:
-            container = av.open(self._url, mode="r")
+            container = self._open_input()
         except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
-            raise translate(self.uri, exc, pipe=pipe) from None
+            raise translate(self.uri, exc, pipe="" if self.pipe else None) from None
         if not container.streams.video:
             container.close()
             raise SourceError(f"{self.uri}: has no video stream")
@@ -139,11 +140,37 @@ class FileSource:
             raise SourceError(f"{self.uri}: video stream has no picture size (corrupt header?)")
         return self.info
 
+    def _open_input(self) -> av.container.InputContainer:
+        """``av.open`` the input; a named pipe through a descriptor opened here, in Python.
+
+        Opening a FIFO waits for a writer. Inside FFmpeg a signal ends that wait with
+        "Interrupted system call" and PyAV drops the exception the signal handler raised
+        (measured: a SIGINT handler that raises, ``av.open`` of a FIFO without a writer ->
+        ``av.error.InterruptedError``, the handler's exception lost). ``os.open`` lets the
+        handler's exception through (PEP 475), so Ctrl-C while waiting for a writer stops
+        the command as it does anywhere else.
+        """
+        url = self._url
+        if self.pipe and self._url != "pipe:0":
+            self._fd = os.open(self.path, os.O_RDONLY)
+            url = f"pipe:{self._fd}"  # FFmpeg's pipe protocol reads it and leaves closing to us
+        try:
+            return av.open(url, mode="r")
+        except BaseException:
+            self._close_fd()
+            raise
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
     def close(self) -> None:
         """Close the container and let go of the video decoder (idempotent)."""
         if self._container is not None:
             self._container.close()
             self._container = None
+        self._close_fd()
         # The last reference to the decoder goes here, on the caller's thread, rather than
         # whenever this object happens to be collected, on whichever thread that is.
         self.video_stream = None
