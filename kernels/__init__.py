@@ -45,6 +45,7 @@ from ._warmup import warmup
 # start-up that should stay under a second, and a stream uses a few.
 _MODULES = {
     "bilateral_filter": "_bilateral",
+    "box_iou": "_boxes",
     "canny_edges": "_canny",
     "Clahe": "_clahe",
     "clahe": "_clahe",
@@ -98,6 +99,7 @@ __all__ = [
     "bgr_to_i420",
     "bgr_to_yuv",
     "bilateral_filter",
+    "box_iou",
     "canny_edges",
     "clahe",
     "color_adjust",

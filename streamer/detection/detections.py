@@ -61,6 +61,9 @@ class Detections:
         Class names indexed by ``class_id`` (the detector's labels, e.g. ``("person",
         "bicycle", "car", ...)``); None when unknown. Frames from :func:`streamer.stream`
         always carry them. Metadata: equality compares the columns only.
+    predicted : numpy.ndarray, shape (N,), bool, or None
+        Per row, True when a tracker predicted the box (a frame between detections)
+        rather than the detector finding it; None for detections no tracker touched.
 
     Raises
     ------
@@ -86,6 +89,7 @@ class Detections:
     class_id: np.ndarray
     tracker_id: np.ndarray | None = None
     labels: tuple[str, ...] | None = field(default=None, repr=False)
+    predicted: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.labels is not None and not isinstance(self.labels, tuple):
@@ -97,6 +101,8 @@ class Detections:
         }
         if self.tracker_id is not None:
             lengths["tracker_id"] = _check_column("tracker_id", self.tracker_id, np.int64, ())
+        if self.predicted is not None:
+            lengths["predicted"] = _check_column("predicted", self.predicted, np.bool_, ())
         if len(set(lengths.values())) > 1:
             found = ", ".join(f"{k}={v}" for k, v in lengths.items())
             raise ValueError(f"Detections columns differ in length: {found}")
@@ -119,7 +125,7 @@ class Detections:
         ----------
         parts : sequence of Detections
             Either all with tracker ids or all without (empty parts are ignored for
-            this rule).
+            this rule); the same for ``predicted``.
 
         Returns
         -------
@@ -130,7 +136,7 @@ class Detections:
         Raises
         ------
         ValueError
-            If some non-empty parts have tracker ids and others do not.
+            If some non-empty parts have tracker ids (or ``predicted``) and others do not.
         """
         labels = next((p.labels for p in parts if p.labels is not None), None)
         parts = [p for p in parts if len(p)]
@@ -139,12 +145,16 @@ class Detections:
         tracker_ids = [p.tracker_id for p in parts if p.tracker_id is not None]
         if 0 < len(tracker_ids) < len(parts):
             raise ValueError("Detections.merge: some parts have tracker_id and others do not")
+        predicted = [p.predicted for p in parts if p.predicted is not None]
+        if 0 < len(predicted) < len(parts):
+            raise ValueError("Detections.merge: some parts have predicted and others do not")
         return cls(
             xyxy=np.concatenate([p.xyxy for p in parts]),
             confidence=np.concatenate([p.confidence for p in parts]),
             class_id=np.concatenate([p.class_id for p in parts]),
             tracker_id=np.concatenate(tracker_ids) if tracker_ids else None,
             labels=labels,
+            predicted=np.concatenate(predicted) if predicted else None,
         )
 
     def __len__(self) -> int:
@@ -202,6 +212,7 @@ class Detections:
             class_id=self.class_id[index],
             tracker_id=None if self.tracker_id is None else self.tracker_id[index],
             labels=self.labels,
+            predicted=None if self.predicted is None else self.predicted[index],
         )
 
     def __eq__(self, other: object) -> bool:
@@ -209,11 +220,14 @@ class Detections:
             return NotImplemented
         if (self.tracker_id is None) != (other.tracker_id is None):
             return False
+        if (self.predicted is None) != (other.predicted is None):
+            return False
         return (
             np.array_equal(self.xyxy, other.xyxy)
             and np.array_equal(self.confidence, other.confidence)
             and np.array_equal(self.class_id, other.class_id)
             and (self.tracker_id is None or np.array_equal(self.tracker_id, other.tracker_id))
+            and (self.predicted is None or np.array_equal(self.predicted, other.predicted))
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable arrays inside
@@ -267,7 +281,8 @@ class Detections:
         list of dict
             ``{"label", "class_id", "score", "box": [x1, y1, x2, y2]}`` with box
             coordinates rounded to 2 decimals and the score to 4; ``"tracker_id"`` is
-            added when tracker ids are present.
+            added when tracker ids are present, ``"predicted"`` (bool) when the
+            ``predicted`` column is.
 
         Raises
         ------
@@ -278,7 +293,9 @@ class Detections:
         """
         labels = self._labels_for("to_records", labels)
         records = []
-        for row in self:
+        # Not a field of Detection: a fifth one would break unpacking rows in four.
+        predicted = None if self.predicted is None else self.predicted.tolist()
+        for i, row in enumerate(self):
             record: dict[str, Any] = {
                 "label": labels[row.class_id],
                 "class_id": row.class_id,
@@ -287,6 +304,8 @@ class Detections:
             }
             if row.tracker_id is not None:
                 record["tracker_id"] = row.tracker_id
+            if predicted is not None:
+                record["predicted"] = predicted[i]
             records.append(record)
         return records
 
