@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import time
@@ -89,11 +90,10 @@ class FileSource:
         realtime: bool = False,
     ) -> None:
         self.path = Path(path)
-        # Messages name standard input "stdin"; FFmpeg reads it as its pipe:0 protocol.
-        self.uri = "stdin" if str(path) == STDIN else str(path)
-        self._url = "pipe:0" if str(path) == STDIN else str(path)
+        self.uri = "stdin" if str(path) == STDIN else str(path)  # what messages call it
         self.pipe = is_pipe(str(path))
         self._fd: int | None = None  # a named pipe's descriptor, while open
+        self._file: io.FileIO | None = None  # what FFmpeg reads a pipe through, while open
         self.max_frames = max_frames
         self.duration = duration
         self._want_audio = audio
@@ -141,26 +141,33 @@ class FileSource:
         return self.info
 
     def _open_input(self) -> av.container.InputContainer:
-        """``av.open`` the input; a named pipe through a descriptor opened here, in Python.
+        """``av.open`` the input; a pipe through a Python file object on its descriptor.
 
-        Opening a FIFO waits for a writer. Inside FFmpeg a signal ends that wait with
-        "Interrupted system call" and PyAV drops the exception the signal handler raised
-        (measured: a SIGINT handler that raises, ``av.open`` of a FIFO without a writer ->
-        ``av.error.InterruptedError``, the handler's exception lost). ``os.open`` lets the
-        handler's exception through (PEP 475), so Ctrl-C while waiting for a writer stops
-        the command as it does anywhere else.
+        FFmpeg's own reads of a pipe do not let Ctrl-C through: they retry on EINTR, and
+        where one fails PyAV drops the exception the signal handler raised (measured: ``av.open``
+        of ``pipe:0`` with nothing written ignored SIGINT until data came; of a FIFO without a
+        writer it failed with "Interrupted system call", the handler's exception lost). Reads
+        through a Python file object run the handler, whose exception ``av.open`` raises, so
+        Ctrl-C while waiting for a writer or for data stops the command as anywhere else.
+        A redirected file (``streamer run - < clip.mp4``) is seekable through it too.
         """
-        url = self._url
-        if self.pipe and self._url != "pipe:0":
-            self._fd = os.open(self.path, os.O_RDONLY)
-            url = f"pipe:{self._fd}"  # FFmpeg's pipe protocol reads it and leaves closing to us
+        if not self.pipe:
+            return av.open(str(self.path), mode="r")
         try:
-            return av.open(url, mode="r")
+            if str(self.path) == STDIN:
+                fd = 0
+            else:
+                fd = self._fd = os.open(self.path, os.O_RDONLY)  # waits for a writer
+            self._file = open(fd, "rb", buffering=0, closefd=False)  # noqa: SIM115 - closed in close()
+            return av.open(self._file, mode="r")
         except BaseException:
-            self._close_fd()
+            self._close_pipe()
             raise
 
-    def _close_fd(self) -> None:
+    def _close_pipe(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -170,7 +177,7 @@ class FileSource:
         if self._container is not None:
             self._container.close()
             self._container = None
-        self._close_fd()
+        self._close_pipe()
         # The last reference to the decoder goes here, on the caller's thread, rather than
         # whenever this object happens to be collected, on whichever thread that is.
         self.video_stream = None
