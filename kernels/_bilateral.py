@@ -294,6 +294,14 @@ def bilateral_filter(
     vectorise here, so the weights are computed, to 4e-6 relative error, by a
     polynomial exponential.  That and the float32 sums' order make a few pixels (well
     under 1%) differ by 1 level.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import bilateral_filter
+    >>> flat = np.full((6, 8, 3), 90, np.uint8)
+    >>> bool((bilateral_filter(flat, d=5) == 90).all())   # a flat picture stays flat
+    True
     """
     image = require_image("image", image, channels=(None, 3))
     if isinstance(d, bool) or not isinstance(d, (int, np.integer)):

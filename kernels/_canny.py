@@ -223,6 +223,15 @@ def canny_edges(
     TypeError, ValueError
         On a wrong dtype, shape or layout, non-finite thresholds, or ``out``
         overlapping ``image``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import canny_edges
+    >>> gray = np.zeros((8, 8), np.uint8); gray[:, 4:] = 200   # a vertical step
+    >>> edges = canny_edges(gray)
+    >>> edges.dtype, sorted(np.unique(edges).tolist()), bool(edges[:, :3].any())
+    (dtype('uint8'), [0, 255], False)
     """
     image = require_image("image", image, channels=(None, 3))
     for name, value in (("low", low), ("high", high)):

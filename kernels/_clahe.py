@@ -195,6 +195,16 @@ class Clahe:
         Contrast limit (> 0; 0 disables clipping, i.e. plain adaptive equalisation).
     tiles : int
         Tiles per side, 1 to 64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import Clahe
+    >>> equalise = Clahe(clip_limit=2.0, tiles=2)   # one per stream: it keeps its buffers
+    >>> gray = np.tile(np.arange(60, 124, 4, dtype=np.uint8), (16, 1))
+    >>> out = equalise.apply(gray)
+    >>> out.shape, int(out.max()) - int(out.min()) > int(gray.max()) - int(gray.min())
+    ((16, 16), True)
     """
 
     def __init__(self, clip_limit: float = 2.0, tiles: int = 8) -> None:
@@ -280,5 +290,14 @@ def clahe(
     """CLAHE of a gray or BGR frame: ``Clahe(clip_limit, tiles).apply(image, out=out)``.
 
     For a stream keep one :class:`Clahe`, which reuses its buffers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import clahe
+    >>> gray = np.tile(np.arange(60, 124, 4, dtype=np.uint8), (16, 1))   # low contrast
+    >>> out = clahe(gray, clip_limit=2.0, tiles=2)
+    >>> int(out.max()) - int(out.min()) > int(gray.max()) - int(gray.min())   # stretched
+    True
     """
     return Clahe(clip_limit, tiles).apply(image, out=out)

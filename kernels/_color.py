@@ -218,6 +218,14 @@ def balance_gains(
     -------
     tuple of 3 float
         Gains for B, G, R (1, 1, 1 for ``"none"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import balance_gains
+    >>> bluish = np.zeros((4, 4, 3), np.uint8); bluish[:] = (120, 100, 80)   # B, G, R
+    >>> [round(g, 3) for g in balance_gains(bluish)]   # gray world: every mean to 100
+    [0.833, 1.0, 1.25]
     """
     image = require_image("image", image, channels=(3,))
     method = require_choice("white_balance", method, WHITE_BALANCE)
@@ -251,6 +259,13 @@ def color_lut(
     """The (3, 256) uint8 lookup table :func:`color_adjust` applies (steps 1-4 there).
 
     Row c maps channel c's levels; pass it to :func:`streamer.kernels.fused_filter`.
+
+    Examples
+    --------
+    >>> from streamer.kernels import color_lut
+    >>> lut = color_lut(gamma=2.0)   # gamma > 1 brightens
+    >>> lut.shape, int(lut[0, 0]), int(lut[0, 64]), int(lut[0, 255])
+    ((3, 256), 0, 128, 255)
     """
     _check_levels(gamma, brightness, contrast, 1.0)
     lut = require_out(out, (3, 256), np.uint8)
@@ -335,6 +350,14 @@ def color_adjust(
     ValueError
         If shapes are wrong, ``gamma <= 0``, ``saturation < 0``, a value is not
         finite or ``white_balance`` is unknown.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import color_adjust
+    >>> image = np.full((2, 3, 3), 100, np.uint8)
+    >>> color_adjust(image, white_balance=False, brightness=20)[0, 0].tolist()
+    [120, 120, 120]
     """
     image = require_image("image", image, channels=(3,))
     _check_levels(gamma, brightness, contrast, saturation)

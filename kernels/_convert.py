@@ -224,6 +224,14 @@ def bgr_to_gray(image: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarr
         If ``image`` or ``out`` is not uint8.
     ValueError
         If a shape or layout is wrong.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import bgr_to_gray
+    >>> image = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]]], np.uint8)
+    >>> bgr_to_gray(image).tolist()   # as cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    [[29, 150, 76, 255]]
     """
     image = require_image("image", image, channels=(3,))
     height, width = image.shape[:2]
@@ -245,6 +253,13 @@ def gray_to_bgr(gray: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarra
     -------
     numpy.ndarray, shape (H, W, 3), uint8
         ``out`` if given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import gray_to_bgr
+    >>> gray_to_bgr(np.array([[7, 200]], np.uint8)).tolist()
+    [[[7, 7, 7], [200, 200, 200]]]
     """
     gray = require_image("gray", gray, channels=(None,))
     out = require_out(out, (*gray.shape, 3), np.uint8)
@@ -278,6 +293,13 @@ def bgr_to_yuv(image: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarra
     -------
     numpy.ndarray, shape (H, W, 3), uint8
         Channels Y, U, V; ``out`` if given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import bgr_to_yuv
+    >>> bgr_to_yuv(np.array([[[128, 128, 128]]], np.uint8)).tolist()   # gray: no chroma
+    [[[128, 128, 128]]]
     """
     return _yuv(image, out, True, "image")
 
@@ -295,6 +317,14 @@ def yuv_to_bgr(yuv: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
     -------
     numpy.ndarray, shape (H, W, 3), uint8
         ``out`` if given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import bgr_to_yuv, yuv_to_bgr
+    >>> image = np.array([[[10, 200, 90], [255, 255, 255]]], np.uint8)
+    >>> int(np.abs(yuv_to_bgr(bgr_to_yuv(image)).astype(int) - image).max()) <= 2   # round trip
+    True
     """
     return _yuv(yuv, out, False, "yuv")
 
@@ -334,6 +364,13 @@ def bgr_to_i420(image: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarr
     U and V come from the top-left pixel of each 2x2 block (cv2 does not average) and
     equal cv2 exactly; Y uses the 20-bit BT.601 weights of OpenCV 4 and is within 1
     level of OpenCV 5, which rounds about 10% of pixels the other way.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import bgr_to_i420
+    >>> bgr_to_i420(np.zeros((4, 6, 3), np.uint8)).shape   # Y (4, 6) then U, V (2, 3) each
+    (6, 6)
     """
     image = require_image("image", image, channels=(3,))
     height, width = image.shape[:2]
@@ -360,6 +397,14 @@ def i420_to_bgr(i420: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarra
     -------
     numpy.ndarray, shape (H, W, 3), uint8
         ``out`` if given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import bgr_to_i420, i420_to_bgr
+    >>> gray = np.full((4, 6, 3), 128, np.uint8)
+    >>> bool((i420_to_bgr(bgr_to_i420(gray)) == 128).all())
+    True
     """
     i420 = require_image("i420", i420, channels=(None,))
     rows, width = i420.shape

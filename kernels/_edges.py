@@ -164,6 +164,14 @@ def sobel_edges(
         If ``image`` or ``out`` is not uint8.
     ValueError
         If shapes or layouts are wrong or ``out`` overlaps ``image``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import sobel_edges
+    >>> gray = np.zeros((5, 6), np.uint8); gray[:, 3:] = 50   # a vertical step
+    >>> sobel_edges(gray)[2].tolist()   # |dx| + |dy|, saturated to 255
+    [0, 0, 200, 200, 0, 0]
     """
     return _gradient_edges(image, out, scratch, False)
 
@@ -182,6 +190,14 @@ def scharr_edges(
     borders).  Scharr responds about 5x more strongly than Sobel (weights sum 16, not
     4), so thresholds on its map are higher.  Arguments, errors and ``scratch`` as in
     :func:`sobel_edges`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import scharr_edges
+    >>> gray = np.zeros((5, 6), np.uint8); gray[:, 3:] = 10
+    >>> scharr_edges(gray)[2].tolist()
+    [0, 0, 160, 160, 0, 0]
     """
     return _gradient_edges(image, out, scratch, True)
 
@@ -275,6 +291,15 @@ def edge_overlay(
         If an array is not uint8.
     ValueError
         If shapes disagree or an option is out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import edge_overlay
+    >>> image = np.zeros((1, 2, 3), np.uint8)
+    >>> edges = np.array([[0, 255]], np.uint8)   # only the second pixel is an edge
+    >>> edge_overlay(image, edges, alpha=1.0).tolist()
+    [[[0, 0, 0], [0, 255, 0]]]
     """
     image = require_image("image", image, channels=(3,))
     edges = require_image("edges", edges, channels=(None,))

@@ -147,6 +147,15 @@ def fused_filter(
     ------
     TypeError, ValueError
         On a wrong dtype, shape, layout or option, or a forbidden overlap.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import color_adjust, color_lut, fused_filter
+    >>> image = np.random.default_rng(0).integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    >>> picture, edges = fused_filter(image, lut=color_lut(gamma=1.5), edges="sobel")
+    >>> bool((picture == color_adjust(image, white_balance=False, gamma=1.5)).all()), edges.shape
+    (True, (6, 8))
     """
     image = require_image("image", image, channels=(3,))
     if blur not in (0, 3, 5) or isinstance(blur, bool):

@@ -312,6 +312,14 @@ def gaussian_blur(
     cv2's result.  Otherwise float32 arithmetic, rounded half up: ksize 7's fixed row
     equals cv2 on the test frames; with sampled weights cv2 quantises them to 8.8 fixed
     point, so a few percent of pixels differ by 1 level (2.4% on a smooth photo).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import gaussian_blur
+    >>> dot = np.zeros((5, 5), np.uint8); dot[2, 2] = 255
+    >>> gaussian_blur(dot, ksize=3)[1:4, 1:4].tolist()   # the 3x3 binomial kernel / 16
+    [[16, 32, 16], [32, 64, 32], [16, 32, 16]]
     """
     image = require_image("image", image, channels=(None, 1, 2, 3, 4))
     if isinstance(ksize, bool) or not isinstance(ksize, (int, np.integer)):

@@ -160,6 +160,15 @@ def connected_boxes(
     ------
     TypeError, ValueError
         On a wrong dtype, shape or layout, or ``min_area < 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import connected_boxes
+    >>> mask = np.zeros((6, 8), np.uint8); mask[1:3, 1:4] = 255; mask[4:6, 6:8] = 255
+    >>> boxes, areas, total = connected_boxes(mask)   # boxes as [x1, y1, x2, y2)
+    >>> boxes.tolist(), areas.tolist(), total
+    ([[1, 1, 4, 3], [6, 4, 8, 6]], [6, 4], 10)
     """
     mask = require_image("mask", mask, channels=(None,))
     if isinstance(min_area, bool) or not isinstance(min_area, (int, np.integer)) or min_area < 1:

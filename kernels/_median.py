@@ -122,6 +122,14 @@ def median_blur(
         If ``image`` or ``out`` is not uint8.
     ValueError
         If shapes or layouts are wrong or ``out`` overlaps ``image``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import median_blur
+    >>> gray = np.full((3, 3), 10, np.uint8); gray[1, 1] = 255   # salt
+    >>> int(median_blur(gray)[1, 1])
+    10
     """
     image = require_image("image", image, channels=(None, 1, 2, 3, 4))
     out = require_out(out, image.shape, np.uint8)

@@ -165,6 +165,14 @@ def morphology(
         If an array is not uint8 or ``ksize`` is not an int.
     ValueError
         On a wrong shape, layout or option, or ``out`` overlapping ``image``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import morphology
+    >>> mask = np.zeros((5, 5), np.uint8); mask[2, 2] = 255   # one speck of noise
+    >>> int(morphology(mask, op="open", ksize=3).max())   # opening removes it
+    0
     """
     image = require_image("image", image, channels=(None,))
     op = require_choice("op", op, _OPS)

@@ -133,6 +133,21 @@ class MotionDetector:
         Smallest region reported as a box, in pixels (>= 1).
     scene_cut : SceneCut or None
         Cut detector; None creates the default one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import MotionDetector
+    >>> detector = MotionDetector(min_area=4)
+    >>> still = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    >>> detector.update(still).reset   # the first frame starts the model
+    True
+    >>> detector.update(still).score   # nothing moved
+    0.0
+    >>> moved = still.copy(); moved[8:16, 8:16] = 255   # an 8x8 object appears
+    >>> result = detector.update(moved)
+    >>> result.score > 0, result.boxes.tolist()
+    (True, [[8, 8, 16, 16]])
     """
 
     def __init__(

@@ -226,6 +226,17 @@ def preprocess(
     ``cv2.resize(image.astype(np.float32), ...)`` the largest difference measured on
     real frames is 2e-5 pixel levels (tests allow 2e-3).  Against the usual uint8
     ``cv2.resize`` chain it is below one pixel level, since cv2 rounds to uint8 there.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import preprocess
+    >>> frame = np.zeros((360, 640, 3), np.uint8)
+    >>> tensor = np.empty((1, 3, 416, 416), np.float32)
+    >>> preprocess(frame, tensor, resize="letterbox", swap_rb=True, std=(255, 255, 255))
+    (0.65, 0.65, 0.0, 91.0)
+    >>> float(tensor[0, 0, 0, 0]), float(tensor[0, 0, 208, 208])   # padding, picture
+    (0.4470588266849518, 0.0)
     """
     image = require_image("image", image, channels=(3,))
     planes = _model_planes(out)

@@ -450,6 +450,14 @@ def resize(
     TypeError, ValueError
         On a wrong dtype, shape, layout, size or method, ``"area"`` asked to enlarge,
         or ``out`` overlapping ``image``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import resize
+    >>> image = np.arange(16, dtype=np.uint8).reshape(4, 4) * 16
+    >>> resize(image, (2, 2), method="area").tolist()   # size is (width, height)
+    [[40, 72], [168, 200]]
     """
     image = require_image("image", image, channels=(None, 1, 2, 3, 4))
     method = require_choice("method", method, ("bilinear", "area"))

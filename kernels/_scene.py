@@ -86,6 +86,17 @@ class SceneCut:
     ----------
     score : float
         Score of the last call (``inf`` on a first frame or a resolution change).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import SceneCut
+    >>> cuts = SceneCut()
+    >>> rng = np.random.default_rng(0)
+    >>> day = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    >>> night = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) // 4
+    >>> cuts.update(day), cuts.update(day), cuts.update(night)   # the first frame starts a scene
+    (True, False, True)
     """
 
     def __init__(self, threshold: float = 1.0, step: int = 8, contrast_floor: float = 8.0) -> None:

@@ -205,6 +205,19 @@ class TemporalDenoiser:
         Frames averaged since the last reset (1 right after one).
     resets : int
         Number of resets so far, the first frame included.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import TemporalDenoiser
+    >>> denoise = TemporalDenoiser()
+    >>> rng = np.random.default_rng(0)
+    >>> scene = np.full((16, 16, 3), 120, np.uint8)
+    >>> for _ in range(10):
+    ...     noisy = np.clip(scene + rng.normal(0, 6, scene.shape), 0, 255).astype(np.uint8)
+    ...     out = denoise.apply(noisy)
+    >>> bool(np.abs(out.astype(int) - 120).mean() < np.abs(noisy.astype(int) - 120).mean())
+    True
     """
 
     def __init__(

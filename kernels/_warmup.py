@@ -151,6 +151,13 @@ def warmup(
     ------
     ValueError
         On an unknown family name.
+
+    Examples
+    --------
+    >>> from streamer.kernels import warmup
+    >>> seconds = warmup(["color"])   # compile (or load from Numba's cache) before the first frame
+    >>> seconds >= 0
+    True
     """
     start = time.perf_counter()
     frame = np.arange(8 * 6 * 3, dtype=np.uint8).reshape(8, 6, 3)

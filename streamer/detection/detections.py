@@ -79,7 +79,24 @@ class Detections:
 
     Examples
     --------
-    >>> people = dets[dets.class_name == "person"]                    # doctest: +SKIP
+    >>> import numpy as np
+    >>> from streamer import Detections
+    >>> dets = Detections(
+    ...     xyxy=np.array([[10, 20, 50, 90], [60, 5, 120, 40]], np.float32),
+    ...     confidence=np.array([0.9, 0.6], np.float32),
+    ...     class_id=np.array([0, 2], np.int32),
+    ...     labels=("person", "bicycle", "car"),
+    ... )
+    >>> len(dets), dets.class_name.tolist()
+    (2, ['person', 'car'])
+    >>> people = dets[dets.class_name == "person"]
+    >>> people.xyxy.tolist(), people.to_records()[0]["label"]
+    ([[10.0, 20.0, 50.0, 90.0]], 'person')
+    >>> dets.to_records()[1]
+    {'label': 'car', 'class_id': 2, 'score': 0.6, 'box': [60.0, 5.0, 120.0, 40.0]}
+
+    With supervision and pandas installed:
+
     >>> sv_dets = dets.to_supervision()                                 # doctest: +SKIP
     >>> pandas.DataFrame(dets.to_records())                             # doctest: +SKIP
     """
