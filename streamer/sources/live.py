@@ -398,8 +398,11 @@ class LiveSource:
 
     def _check_retries(self, failures: int, reason: str) -> None:
         if self.retries is not None and failures > self.retries:
-            self._give_up(f"{reason}; gave up after {failures} attempts")
+            attempts = f"{failures} attempt{'s' if failures > 1 else ''}"
+            self._give_up(reason, f"{attempts} failed in a row", f"gave up after {attempts}")
 
-    def _give_up(self, reason: str) -> None:
-        self._event(LiveState.GAVE_UP, reason)
-        raise SourceError(f"{self.display}: {mask_credentials(reason)}")
+    def _give_up(self, reason: str, said: str = "", error: str = "") -> None:
+        """End the source: a ``gave_up`` event (``reason; said``), then a :class:`SourceError`
+        (``reason; error``); the event does not repeat what its state says."""
+        self._event(LiveState.GAVE_UP, "; ".join(filter(None, (reason, said))))
+        raise SourceError(f"{self.display}: {mask_credentials('; '.join(filter(None, (reason, error))))}")
