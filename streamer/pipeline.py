@@ -294,13 +294,13 @@ class Pipeline:
         try:
             iterator = self._frames()
             while not self._stop.is_set():
-                w0, c0 = time.perf_counter(), time.thread_time()
+                wall_start, cpu_start = time.perf_counter(), time.thread_time()
                 try:
                     frame = next(iterator)
                 except StopIteration:
                     break
-                stats.wall += time.perf_counter() - w0
-                stats.cpu += time.thread_time() - c0
+                stats.wall += time.perf_counter() - wall_start
+                stats.cpu += time.thread_time() - cpu_start
                 stats.frames += 1
                 out.put(frame)
         except (QueueAborted, QueueClosed):
@@ -328,14 +328,14 @@ class Pipeline:
                 if group.too_old(frame, self.max_age):
                     group.hand_on(seq, None)
                     continue
-                w0, c0 = time.perf_counter(), time.thread_time()
+                wall_start, cpu_start = time.perf_counter(), time.thread_time()
                 try:
                     result = stage.process(frame)
                 except BaseException:
                     group.skip(seq)
                     raise
-                dt = time.perf_counter() - w0
-                group.add_stats(dt, time.thread_time() - c0)
+                dt = time.perf_counter() - wall_start
+                group.add_stats(dt, time.thread_time() - cpu_start)
                 if result is not None:
                     result.timings[stage.name] = dt
                 group.hand_on(seq, result)

@@ -164,7 +164,7 @@ class OutputStage:
     def start(self) -> None:
         pass
 
-    def _fit(self, image: np.ndarray, width: int, height: int) -> np.ndarray:
+    def _letterbox(self, image: np.ndarray, width: int, height: int) -> np.ndarray:
         """Letterbox a frame whose size changed mid-stream into the output's size."""
         if self._canvas is None or self._canvas.shape[:2] != (height, width):
             self._canvas = np.zeros((height, width, 3), np.uint8)
@@ -182,7 +182,7 @@ class OutputStage:
                 self.video = self._open_video(frame)
             image = frame.image
             if (frame.width, frame.height) != (self.video.width, self.video.height):
-                image = self._fit(image, self.video.width, self.video.height)
+                image = self._letterbox(image, self.video.width, self.video.height)
             self.video.write(image, frame.pts, frame.passthrough)
         if self.jsonl is not None:
             self.jsonl.write(frame)
