@@ -40,9 +40,10 @@ def box_iou(a: np.ndarray, b: np.ndarray, *, out: np.ndarray | None = None) -> n
 
     The same values as ``torchvision.ops.box_iou`` (and supervision's
     ``box_iou_batch``), in float32: inverted boxes count as empty, and a pair whose
-    union is empty has IoU 0.  About 6x faster than NumPy broadcasting for 200 x 200
-    boxes (measured: ~45 us against ~300 us, one core), which is what a tracker spends
-    on its association cost with many objects.
+    union is empty has IoU 0.  Faster than NumPy broadcasting at every size a tracker
+    meets (measured on a busy 2-core machine: 1.4 / 3.4 / 30 us for 1 / 50 / 200 boxes
+    against each other, NumPy 18 / 75 / 1500 us), which is what the tracker spends on
+    its association cost.
 
     Parameters
     ----------
@@ -64,6 +65,15 @@ def box_iou(a: np.ndarray, b: np.ndarray, *, out: np.ndarray | None = None) -> n
         If ``a``, ``b`` or ``out`` is not float32.
     ValueError
         If a shape is wrong or ``out`` is not C-contiguous.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels import box_iou
+    >>> tracks = np.array([[0, 0, 10, 10], [20, 20, 30, 40]], np.float32)
+    >>> found = np.array([[5, 0, 15, 10], [20, 20, 30, 40], [50, 50, 60, 60]], np.float32)
+    >>> [[round(float(v), 3) for v in row] for row in box_iou(tracks, found)]
+    [[0.333, 0.0, 0.0], [0.0, 1.0, 0.0]]
     """
     a = _require_boxes("a", a)
     b = _require_boxes("b", b)

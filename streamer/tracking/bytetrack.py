@@ -143,11 +143,18 @@ class ByteTracker:
 
     Examples
     --------
-    >>> tracker = ByteTracker(lost_seconds=2.0)                         # doctest: +SKIP
-    >>> for frame in frames:                                            # doctest: +SKIP
-    ...     tracked = tracker.update(frame.detections, detected=frame.detected,
-    ...                              time=frame.time)
-    ...     people = tracked[(tracked.tracker_id > 0) & (tracked.class_name == "person")]
+    >>> import numpy as np
+    >>> from streamer.detection import Detections
+    >>> from streamer.tracking import ByteTracker
+    >>> def person_at(x):
+    ...     return Detections(xyxy=np.array([[x, 10, x + 40, 90]], np.float32),
+    ...                       confidence=np.array([0.9], np.float32), class_id=np.array([0], np.int32))
+    >>> tracker = ByteTracker(lost_seconds=2.0)
+    >>> [tracker.update(person_at(10 + 4 * k), time=k / 25).tracker_id.tolist() for k in range(3)]
+    [[-1], [1], [1]]
+    >>> between = tracker.update(person_at(0), detected=False, time=3 / 25)  # no detector here
+    >>> between.tracker_id.tolist(), between.predicted.tolist(), bool(between.xyxy[0, 0] > 18)
+    ([1], [True], True)
     """
 
     def __init__(
