@@ -33,7 +33,6 @@ import math
 from collections import deque
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from streamer.detection import Detections
 from streamer.kernels._boxes import box_iou
@@ -62,6 +61,20 @@ _LOW_MATCH_COST = 0.5
 _FUSE_MAX_GAP = 1.5
 
 
+def warmup() -> None:
+    """Import SciPy's assignment solver and load (or compile) the IoU kernel now.
+
+    ``import scipy.optimize`` takes ~1 s on a busy 2-core machine and the kernel's
+    first call loads Numba's cache (or compiles it, ~2 s, once per machine), so a
+    pipeline stage should call this in ``start()`` rather than pay it on the first frame
+    with objects.  ``import streamer.tracking`` itself stays cheap (~10 ms).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    box = np.array([[0, 0, 1, 1]], np.float32)
+    linear_sum_assignment(1.0 - box_iou(box, box))
+
+
 def _assign(cost: np.ndarray, limit: float) -> tuple[np.ndarray, np.ndarray]:
     """Minimum-cost matching in which no pair may cost ``limit`` or more.
 
@@ -88,6 +101,8 @@ def _assign(cost: np.ndarray, limit: float) -> tuple[np.ndarray, np.ndarray]:
     if cost.size == 0:
         empty = np.empty(0, np.intp)
         return empty, empty
+    from scipy.optimize import linear_sum_assignment  # ~1 s to import: see warmup()
+
     rows, cols = linear_sum_assignment(np.minimum(cost, limit))
     keep = cost[rows, cols] < limit
     return rows[keep], cols[keep]
