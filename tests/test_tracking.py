@@ -283,6 +283,18 @@ def test_predicted_boxes_between_detections_follow_the_motion() -> None:
     assert again.tracker_id.tolist() == [1, 2] and again.predicted.all()
 
 
+def test_still_frames_hold_the_boxes() -> None:
+    # the motion gate skips the detector while nothing moves: boxes stay, tracks live on
+    tracker = ByteTracker(lost_frames=5)
+    for k in range(6):
+        tracker.update(dets([box_at(10 + 3 * k, 50)]))
+    moving = tracker.predict().xyxy[0, 0]
+    for _ in range(500):
+        held = tracker.update(dets([]), detected=False, still=True)
+    assert held.tracker_id.tolist() == [1] and held.xyxy[0, 0] == moving
+    assert tracker.update(dets([box_at(held.xyxy[0, 0], 50)])).tracker_id.tolist() == [1]
+
+
 def test_ids_never_pass_between_classes() -> None:
     # A person walks behind a car that pulls in right where the person's track predicts the
     # person (frames 18-25), then comes out on the other side.

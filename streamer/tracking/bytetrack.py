@@ -233,7 +233,7 @@ class ByteTracker:
         return int(self._f.shape[0])
 
     def update(self, detections: Detections, *, detected: bool = True,
-               time: float | None = None) -> Detections:
+               time: float | None = None, still: bool = False) -> Detections:
         """Advance one frame and associate its detections with the tracks.
 
         Parameters
@@ -247,6 +247,8 @@ class ByteTracker:
             The frame's time in seconds. Steps between frames are then measured in
             typical frame intervals (the median of the last 15), so a dropped frame
             moves the tracks twice as far; ``lost_seconds`` applies.
+        still : bool, keyword-only
+            With ``detected`` False: see :meth:`predict`.
 
         Returns
         -------
@@ -257,7 +259,7 @@ class ByteTracker:
             all False.  Otherwise: :meth:`predict`'s result.
         """
         if not detected:
-            return self.predict(time=time)
+            return self.predict(time=time, still=still)
         if detections.labels is not None:
             self._labels = detections.labels
         dt = self._advance(time)
@@ -271,13 +273,18 @@ class ByteTracker:
             tracker_id=ids, labels=detections.labels, predicted=np.zeros(n, bool),
         )
 
-    def predict(self, *, time: float | None = None) -> Detections:
+    def predict(self, *, time: float | None = None, still: bool = False) -> Detections:
         """Advance one frame without detections and return where the tracks are.
 
         Parameters
         ----------
         time : float, optional, keyword-only
             The frame's time in seconds (see :meth:`update`).
+        still : bool, keyword-only
+            The picture is known not to move (the motion gate skipped the detector):
+            time passes for the lost tracks, but no box moves.  Without it a velocity
+            left over from the last detections would carry the boxes away over a long
+            still stretch.
 
         Returns
         -------
@@ -288,7 +295,8 @@ class ByteTracker:
         """
         dt = self._advance(time)
         if len(self):
-            kalman.predict(self._f, dt, self._i[:, _STATE] == LOST)
+            if not still:
+                kalman.predict(self._f, dt, self._i[:, _STATE] == LOST)
             self._expire(time)
         rows = np.flatnonzero(self._i[:, _STATE] == TRACKED)
         if len(rows) == 0:
