@@ -91,6 +91,14 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray, *, out: np.ndarra
         If ``points`` is not float32/float64, ``polygon`` not float64 or ``out`` not bool.
     ValueError
         If a shape is wrong or ``polygon`` has fewer than 3 vertices.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels._polygon import points_in_polygon
+    >>> square = np.array([[0, 0], [10, 0], [10, 10], [0, 10]], np.float64)
+    >>> points_in_polygon(np.array([[5, 5], [15, 5]], np.float32), square).tolist()
+    [True, False]
     """
     points = _require_points(points)
     if not isinstance(polygon, np.ndarray) or polygon.dtype != np.float64:
@@ -134,6 +142,14 @@ def line_sides(points: np.ndarray, start: tuple[float, float], end: tuple[float,
         If ``points`` is not float32/float64 or ``out`` not int8.
     ValueError
         If a shape is wrong, the end points are equal or ``margin`` is negative.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from streamer.kernels._polygon import line_sides
+    >>> points = np.array([[50, 90], [50, 120], [50, 102], [250, 120]], np.float32)
+    >>> line_sides(points, (0, 100), (200, 100), margin=5).tolist()   # above, below, on, past the end
+    [-1, 1, 0, 2]
     """
     points = _require_points(points)
     (x0, y0), (x1, y1) = (float(v) for v in start), (float(v) for v in end)

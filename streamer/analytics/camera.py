@@ -29,6 +29,7 @@ class ZoneCounts:
         Vertices in pixels of this frame (shared with the zone: do not modify).
     occupancy, entries, exits : dict of str to int
         Per class name (``"class_N"`` without labels): inside now; since the start.
+        Shared between frames until a figure changes: do not modify.
     """
 
     name: str
@@ -50,7 +51,8 @@ class LineCounts:
     left, right : str
         Names of the crossings into the left and the right side.
     counts : dict of str to dict of str to int
-        ``{direction: {class name: crossings since the start}}``, both directions present.
+        ``{direction: {class name: crossings since the start}}``, both directions present;
+        shared between frames until a count changes: do not modify.
     """
 
     name: str
@@ -156,6 +158,9 @@ class CameraAnalytics:
                 line.start, line.end, line.margin = config.pixels(frame_size)
             self.masks = [Mask.from_config(c, frame_size) for c in self.mask_configs]
         self._size = frame_size
+        self._zone_counts: list[ZoneCounts | None] = [None] * len(self.zones)
+        self._line_counts: list[LineCounts | None] = [None] * len(self.lines)
+        self._drawn_labels: tuple[str, ...] | None = None
 
     def update(self, detections: Detections, time: float, frame_size: FrameSize) -> AnalyticsResult:
         """Mask one frame's detections, then update every zone and line.
@@ -184,17 +189,27 @@ class CameraAnalytics:
             self._layout(frame_size, detections.labels)
         for mask in self.masks:
             detections = mask.apply(detections)
-        events: list[AnalyticsEvent] = []
-        for zone in self.zones:
-            events += zone.update(detections, time)
-        for line in self.lines:
-            events += line.update(detections, time)
         labels = detections.labels or self.labels
-        zones = tuple(ZoneCounts(z.name, z.polygon, _by_label(z.occupancy, labels), _by_label(z.entries, labels),
-                                 _by_label(z.exits, labels)) for z in self.zones)
-        lines = tuple(LineCounts(ln.name, ln.start, ln.end, ln.directions[-1], ln.directions[1],
-                                 {d: _by_label(c, labels) for d, c in ln.counts.items()}) for ln in self.lines)
-        return AnalyticsResult(detections, events, zones, lines)
+        if labels is not self._drawn_labels:  # names changed: every figure is rebuilt
+            self._zone_counts, self._line_counts = [None] * len(self.zones), [None] * len(self.lines)
+            self._drawn_labels = labels
+        # The figures change only with an event (or, without tracker ids, on every frame):
+        # rebuilding them on every frame cost ~40 us with 2 zones and 2 lines.
+        events: list[AnalyticsEvent] = []
+        for k, zone in enumerate(self.zones):
+            new = zone.update(detections, time)
+            if new or self._zone_counts[k] is None or zone.untracked:
+                self._zone_counts[k] = ZoneCounts(zone.name, zone.polygon, _by_label(zone.occupancy, labels),
+                                                  _by_label(zone.entries, labels), _by_label(zone.exits, labels))
+            events += new
+        for k, line in enumerate(self.lines):
+            new = line.update(detections, time)
+            if new or self._line_counts[k] is None:
+                self._line_counts[k] = LineCounts(line.name, line.start, line.end, line.directions[-1],
+                                                  line.directions[1],
+                                                  {d: _by_label(c, labels) for d, c in line.counts.items()})
+            events += new
+        return AnalyticsResult(detections, events, tuple(self._zone_counts), tuple(self._line_counts))
 
     def clear_motion(self, motion_mask: np.ndarray) -> np.ndarray:
         """Zero a (H, W) uint8 motion mask inside every mask that applies to motion, in place.

@@ -73,6 +73,8 @@ class PolygonZone(TrackedShape):
         self.exits: Counter[int] = Counter()
         # Per track, only while it applies:
         self._entered: dict[int, float] = {}      # inside: time first seen inside this stay
+        self._entry_class: dict[int, int] = {}    # inside: class when it entered
+        self._occupancy: Counter[int] = Counter()  # inside, per entry class: kept as they change
         self._last_inside: dict[int, float] = {}  # inside: time last seen inside
         self._pending: dict[int, float] = {}      # seen on the other side of its state since
         self._loiter_due: list[tuple[float, int, float]] = []  # heap of (due, track, entered)
@@ -96,13 +98,19 @@ class PolygonZone(TrackedShape):
 
     @property
     def occupancy(self) -> Counter[int]:
-        """Objects inside now, per class id (the last class seen of each track).
+        """Objects inside now, per class id (each track's class when it entered).
 
-        Without tracker ids, the anchors inside the polygon on the last frame.
+        Without tracker ids, the anchors inside the polygon on the last frame. Do not
+        modify the returned counter.
         """
-        if self._frame_occupancy is not None:
-            return self._frame_occupancy
-        return Counter(self._class[t] for t in self._entered)
+        # Kept up to date on entries and exits: counting the tracks inside on every frame
+        # cost ~15 us with 50 objects.
+        return self._frame_occupancy if self._frame_occupancy is not None else self._occupancy
+
+    @property
+    def untracked(self) -> bool:
+        """True when the last frame had no tracker ids (:attr:`occupancy` is that frame's)."""
+        return self._frame_occupancy is not None
 
     def dwell(self, track_id: int) -> float | None:
         """Seconds a track inside has been seen inside so far; None if it is not inside."""
@@ -179,6 +187,8 @@ class PolygonZone(TrackedShape):
 
     def _enter(self, track_id: int, class_id: int, since: float, now: float) -> None:
         self._entered[track_id] = since
+        self._entry_class[track_id] = class_id
+        self._occupancy[class_id] += 1
         self._last_inside[track_id] = now
         self.entries[class_id] += 1
         self._events.append(AnalyticsEvent("enter", now, self.name, track_id, class_id, self.label(class_id)))
@@ -187,6 +197,10 @@ class PolygonZone(TrackedShape):
 
     def _exit(self, track_id: int, class_id: int, now: float) -> None:
         entered = self._entered.pop(track_id)
+        entry_class = self._entry_class.pop(track_id)
+        self._occupancy[entry_class] -= 1
+        if not self._occupancy[entry_class]:
+            del self._occupancy[entry_class]
         dwell = self._last_inside.pop(track_id) - entered
         self.exits[class_id] += 1
         self._events.append(AnalyticsEvent("exit", now, self.name, track_id, class_id, self.label(class_id),
@@ -213,6 +227,8 @@ class PolygonZone(TrackedShape):
 
     def _clear_tracks(self) -> None:
         self._entered.clear()
+        self._entry_class.clear()
+        self._occupancy.clear()
         self._last_inside.clear()
         self._pending.clear()
         self._loiter_due.clear()
