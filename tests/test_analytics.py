@@ -396,6 +396,17 @@ def camera_after_one_crossing() -> AnalyticsResult:
     return cam.update(dets((1, 200, 250, 2)), 0.1, (640, 480))
 
 
+def test_figures_carry_over_frames_without_events():
+    cam = CameraAnalytics([ZoneConfig(name="porch", polygon=SQUARE.tolist(), min_seconds=0)],
+                          [LineConfig(name="gate", start=[0, 200], end=[400, 200])])
+    frames = [dets((1, 200, 150)), dets((1, 200, 250)), dets((1, 200, 260)), dets((1, 500, 500)),
+              Detections.empty(LABELS)]
+    results = [cam.update(d, i * DT, (640, 480)) for i, d in enumerate(frames)]
+    assert [r.zones[0].occupancy for r in results] == [{"person": 1}] * 3 + [{}] * 2
+    assert [r.lines[0].counts["in"] for r in results] == [{}] + [{"person": 1}] * 4
+    assert [[e.kind for e in r.events] for r in results] == [["enter"], ["cross"], [], ["exit"], []]
+
+
 def test_records_are_json_ready():
     result = camera_after_one_crossing()
     assert result.counts_record() == {
