@@ -113,3 +113,30 @@ def test_nms_on_normalised_coordinates() -> None:
     for boxes in (wide, tall):
         assert nms(boxes, np.array([0.9, 0.8]), 0.5).tolist() == [0]
         assert nms(boxes, np.array([0.9, 0.8]), 0.95).tolist() == [0, 1]
+
+
+def test_nms_results_are_integer_indices_also_when_empty() -> None:
+    """No boxes give an empty int64 index array that still indexes the (empty) boxes.
+
+    Kills ``np.asarray(keep, np.int64)`` -> ``np.asarray(keep)`` (nms.nms) and
+    ``np.empty(0, np.int64)`` -> ``np.empty(0)`` (nms.batched_nms): an empty float array
+    cannot index.
+    """
+    none = np.zeros((0, 4))
+    for keep in (nms(none, np.zeros(0), 0.5), batched_nms(none, np.zeros(0), np.zeros(0, int), 0.5)):
+        assert keep.dtype == np.int64 and keep.shape == (0,)
+        assert none[keep].shape == (0, 4)
+
+
+def test_batched_nms_classes_never_touch() -> None:
+    """Identical boxes of two classes both survive even at IoU 0 (any overlap suppresses),
+    and a class_id array of the wrong length is refused with both shapes.
+
+    Kills ``span = range + 1.0`` -> ``range - 1.0`` (the shifted classes would overlap by
+    one pixel) and the class_id message -> ``None`` / ``shape[1]`` (nms.batched_nms).
+    """
+    boxes = np.array([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0]])
+    assert batched_nms(boxes, np.array([0.9, 0.8]), np.array([0, 1]), 0.0).tolist() == [0, 1]
+    assert batched_nms(boxes, np.array([0.9, 0.8]), np.array([1, 1]), 0.0).tolist() == [0]
+    with pytest.raises(ValueError, match=r"^class_id must have shape \(2,\), got \(3,\)$"):
+        batched_nms(boxes, np.array([0.9, 0.8]), np.zeros(3, int), 0.5)
