@@ -133,10 +133,13 @@ def test_batched_nms_classes_never_touch() -> None:
     and a class_id array of the wrong length is refused with both shapes.
 
     Kills ``span = range + 1.0`` -> ``range - 1.0`` (the shifted classes would overlap by
-    one pixel) and the class_id message -> ``None`` / ``shape[1]`` (nms.batched_nms).
+    one pixel), ``max - min`` -> ``max + min`` (negative coordinates) and the class_id message -> ``None`` / ``shape[1]`` (nms.batched_nms).
     """
     boxes = np.array([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0]])
     assert batched_nms(boxes, np.array([0.9, 0.8]), np.array([0, 1]), 0.0).tolist() == [0, 1]
     assert batched_nms(boxes, np.array([0.9, 0.8]), np.array([1, 1]), 0.0).tolist() == [0]
+    # Boxes partly left of and above the frame (negative coordinates) too.
+    off_frame = boxes - 20.0
+    assert batched_nms(off_frame, np.array([0.9, 0.8]), np.array([0, 1]), 0.0).tolist() == [0, 1]
     with pytest.raises(ValueError, match=r"^class_id must have shape \(2,\), got \(3,\)$"):
         batched_nms(boxes, np.array([0.9, 0.8]), np.zeros(3, int), 0.5)
