@@ -151,6 +151,8 @@ def main() -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]), help="Where the detector runs [auto].")
 @click.option("--threads", type=click.IntRange(1, 64), help="ONNX Runtime threads per detector [cores / workers].")
 @click.option("--detect-workers", type=click.IntRange(1, 16), help="Detectors on successive frames in parallel [2 on a multi-core CPU, 1 on a GPU].")
+@click.option("--track/--no-track", default=None, help="Give each object an id across frames [on when the config has zones or lines].")
+@click.option("--track-lost", help="How long a lost track is kept to be found again, e.g. 2s [2s].")
 @click.option("--kernels", help='Image steps, e.g. "denoise=gaussian:ksize=5,white_balance=grayworld,gamma=0.8,edges=sobel".')
 @click.option("--out", type=click.Path(path_type=Path), help="Annotated video [beside a file: STEM.annotated.mp4].")
 @click.option("--out-dir", type=click.Path(path_type=Path), help="Folder for the outputs of live or several sources [current folder].")

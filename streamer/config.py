@@ -11,6 +11,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from streamer.analytics.config import LineConfig, MaskConfig, ZoneConfig
 from streamer.errors import ConfigError, did_you_mean
 from streamer.kernel_chain import KernelStep, KernelStepError, parse_kernels
 from streamer.sources.urls import is_live, source_name
@@ -95,6 +96,14 @@ class RunSettings(BaseModel):
     fps: float | None = Field(None, gt=0.0, description="webcam frame rate")
     pixel_format: str | None = Field(None, description="webcam pixel format (V4L2 input_format, e.g. mjpeg, yuyv422)")
     stats_interval: float = Field(10.0, gt=0.0, description="seconds between stats records in the JSONL (live)")
+    # -- tracking, zones, lines -------------------------------------------------------
+    track: bool | None = Field(
+        None, description="give each object an id across frames (default: on when zones or lines are set)")
+    track_lost: float = Field(2.0, gt=0.0, le=3600.0, description="seconds a lost track is kept to be found again")
+    zones: list[ZoneConfig] = Field(default_factory=list, description="polygons: occupancy, entries, exits, dwell")
+    lines: list[LineConfig] = Field(default_factory=list, description="lines: crossings per direction and class")
+    masks: list[MaskConfig] = Field(default_factory=list, description="polygons where detections are ignored")
+    trails: bool = Field(True, description="draw a short trail behind each tracked object")
     cameras: dict[str, dict[str, Any]] | None = Field(
         None, description="named cameras: per-camera settings over the top-level ones")
     # "file:line" of each key read from a config file (cameras' keys as "cameras.NAME.key"),
@@ -107,10 +116,15 @@ class RunSettings(BaseModel):
         where = self._where.get(f"cameras.{self.name}.{key}") or self._where.get(key)
         return ConfigError(f"{where}: {error}") if where else error
 
-    @field_validator("max_latency", mode="before")
+    @field_validator("max_latency", "track_lost", mode="before")
     @classmethod
     def _duration(cls, v: Any) -> Any:
         return parse_seconds(v) if isinstance(v, str) else v
+
+    @property
+    def tracking(self) -> bool:
+        """Whether objects are tracked: as set, else whenever zones or lines need ids."""
+        return self.track if self.track is not None else bool(self.zones or self.lines)
 
     @field_validator("classes", mode="before")
     @classmethod
@@ -137,6 +151,12 @@ class RunSettings(BaseModel):
         if v not in X264_PRESETS:
             raise ValueError(f"unknown x264 preset {v!r} (one of {', '.join(X264_PRESETS)})")
         return v
+
+    @model_validator(mode="after")
+    def _shapes_need_the_detector(self) -> RunSettings:
+        if not self.detect and (self.zones or self.lines or self.masks or self.track):
+            raise ValueError("zones, lines, masks and tracking need the detector (drop --no-detect / detect: false)")
+        return self
 
     @model_validator(mode="after")
     def _motion_gate_needs_motion(self) -> RunSettings:
@@ -223,8 +243,8 @@ def _format_errors(exc: ValidationError, *, origin: str, root: yaml.Node | None 
     msgs = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in {"function-after", "function-before"}))
-        key = prefix + (_loc_text(loc[:1] + tuple(p for p in loc[1:] if isinstance(p, int))) if loc else "?")
-        path = tuple(prefix.strip(".").split(".")) + loc[:1] if prefix else loc[:1]
+        key = prefix + _loc_text(loc[:1] + tuple(p for p in loc[1:] if isinstance(p, int))) if loc else prefix.rstrip(".")
+        path = (tuple(prefix.strip(".").split(".")) if prefix else ()) + tuple(loc)  # the deepest line known
         cause = (err.get("ctx") or {}).get("error")
         if isinstance(cause, _StepValueError):
             path += (cause.index,)  # the step's own line, not the "kernels:" line
@@ -233,7 +253,7 @@ def _format_errors(exc: ValidationError, *, origin: str, root: yaml.Node | None 
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key" + did_you_mean(str(loc[-1]), RunSettings.model_fields)
-        msgs.append(f"{where}: {key}: {msg}")
+        msgs.append(f"{where}: {key}: {msg}" if key else f"{where}: {msg}")
     return "; ".join(msgs)
 
 

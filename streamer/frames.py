@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from streamer.analytics import AnalyticsResult
     from streamer.detection import Detections
     from streamer.kernels import MotionResult
 
@@ -48,6 +49,8 @@ class Frame:
         Seconds each stage spent on this frame.
     wall_time : float or None
         Epoch seconds at capture, for live sources (lets outputs be matched to real time).
+    analytics : AnalyticsResult or None
+        Zone and line figures and the events decided on this frame (the analytics stage).
     """
 
     index: int
@@ -62,6 +65,7 @@ class Frame:
     detected: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     wall_time: float | None = None
+    analytics: AnalyticsResult | None = None
 
     @property
     def time(self) -> float | None:

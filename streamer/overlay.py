@@ -109,9 +109,44 @@ class LabelAnnotator:
         if det is None or len(det) == 0:
             return scene
         scale, thickness = _scale_for(scene)
-        for (x1, y1, _, _), cid, score in zip(det.xyxy.round().astype(int), det.class_id, det.confidence):
-            draw_label(scene, f"{self._name(int(cid))} {score:.2f}", (x1, y1), class_color(cid),
+        ids = det.tracker_id if det.tracker_id is not None else np.full(len(det), -1)
+        for (x1, y1, _, _), cid, score, tid in zip(det.xyxy.round().astype(int), det.class_id, det.confidence, ids):
+            name = self._name(int(cid)) + (f" #{tid}" if tid > 0 else "")
+            draw_label(scene, f"{name} {score:.2f}", (x1, y1), class_color(cid),
                        scale=scale, thickness=thickness)
+        return scene
+
+
+class TrailAnnotator:
+    """A short line through each tracked object's last positions (bottom centre of its box).
+
+    Memory is bounded: at most ``length`` points per track, and a track not seen for
+    ``forget`` frames is dropped.
+    """
+
+    def __init__(self, *, length: int = 20, forget: int = 50) -> None:
+        self.length = length
+        self.forget = forget
+        self._points: dict[int, deque[tuple[int, int]]] = {}
+        self._seen: dict[int, int] = {}
+        self._count = 0
+
+    def annotate(self, scene: np.ndarray, frame: Frame) -> np.ndarray:
+        self._count += 1
+        det = frame.detections
+        if det is not None and det.tracker_id is not None:
+            for (x1, _, x2, y2), tid in zip(det.xyxy, det.tracker_id):
+                if tid > 0:
+                    self._points.setdefault(int(tid), deque(maxlen=self.length)).append(
+                        (int(round((x1 + x2) / 2)), int(round(y2))))
+                    self._seen[int(tid)] = self._count
+        for tid in [t for t, last in self._seen.items() if self._count - last > self.forget]:
+            del self._points[tid], self._seen[tid]
+        _, thickness = _scale_for(scene)
+        for tid, points in self._points.items():
+            if len(points) > 1 and self._seen[tid] == self._count:
+                cv2.polylines(scene, [np.array(points, np.int32)], False, class_color(tid), thickness,
+                              cv2.LINE_AA)
         return scene
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from streamer import kernels
+from streamer.analytics.stage import AnalyticsStage, build_analytics
 from streamer.config import RunSettings
 from streamer.detection import Detector, ProviderChoice
 from streamer.errors import ConfigError
@@ -184,6 +185,7 @@ class Runner:
             raise
         self._interrupted = threading.Event()
         self._detect_stage: DetectStage | None = None
+        self._analytics: AnalyticsStage | None = None
         self._output: OutputStage | None = None
         self._last_stats_record = time.monotonic()
         self.pipeline = self._build()
@@ -230,12 +232,17 @@ class Runner:
         stages: list[Stage] = []
         if self.chain:
             stages.append(KernelStage(self.chain))
+        shapes: list[Annotator] = []
         if self.detector is not None:
             self._detect_stage = DetectStage(self.detectors, every=s.detect_every, min_motion=s.detect_min_motion)
             stages.append(self._detect_stage)
+            self._analytics, shapes = build_analytics(s, self.detector.labels)
+            if self._analytics is not None:
+                stages.append(self._analytics)
         annotators: list[Annotator] = []
         if self.chain.edges is not None and self.chain.edges.overlay:
             annotators.append(EdgeAnnotator(threshold=self.chain.edges.threshold, alpha=self.chain.edges.alpha))
+        annotators += shapes  # zones, lines and trails under the boxes
         if self.detector is not None:
             annotators.append(BoxAnnotator())
             if s.labels:

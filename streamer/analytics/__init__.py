@@ -9,13 +9,35 @@ as :class:`AnalyticsEvent` records (``enter``, ``exit``, ``loiter``, ``cross``);
 The annotators that draw them are in :mod:`streamer.analytics.draw`.
 """
 
-from streamer.analytics._base import ANCHORS, anchor_points
-from streamer.analytics.camera import AnalyticsResult, CameraAnalytics, LineCounts, ZoneCounts
-from streamer.analytics.config import LineConfig, MaskConfig, ZoneConfig
-from streamer.analytics.events import AnalyticsEvent
-from streamer.analytics.lines import LineCounter
-from streamer.analytics.masks import Mask
-from streamer.analytics.zones import PolygonZone
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from streamer.analytics._base import ANCHORS, anchor_points
+    from streamer.analytics.camera import AnalyticsResult, CameraAnalytics, LineCounts, ZoneCounts
+    from streamer.analytics.config import LineConfig, MaskConfig, ZoneConfig
+    from streamer.analytics.events import AnalyticsEvent
+    from streamer.analytics.lines import LineCounter
+    from streamer.analytics.masks import Mask
+    from streamer.analytics.zones import PolygonZone
+
+# Lazy, so that streamer.config can use the settings models (analytics.config) without
+# importing the detection package, which itself reads its defaults from streamer.config.
+_WHERE = {
+    "ANCHORS": "_base", "anchor_points": "_base", "AnalyticsResult": "camera", "CameraAnalytics": "camera",
+    "LineCounts": "camera", "ZoneCounts": "camera", "LineConfig": "config", "MaskConfig": "config",
+    "ZoneConfig": "config", "AnalyticsEvent": "events", "LineCounter": "lines", "Mask": "masks",
+    "PolygonZone": "zones",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"streamer.analytics.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'streamer.analytics' has no attribute {name!r}")
+
 
 __all__ = [
     "ANCHORS",

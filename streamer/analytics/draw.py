@@ -102,10 +102,11 @@ class LineAnnotator:
         d = end - start
         normal = np.array([-d[1], d[0]]) / np.hypot(*d)  # points to the right-hand side
         mid = (start + end) / 2
-        for sign, name in ((1, line.right), (-1, line.left)):
+        for sign in (1, -1):
             tip = np.round(mid + sign * arrow * normal).astype(int)
             cv2.arrowedLine(scene, tuple(np.round(mid).astype(int)), tuple(tip), self.color, thickness,
                             cv2.LINE_AA, tipLength=0.3)
-            total = sum(line.counts[name].values())
-            draw_label(scene, f"{line.name} {name} {total}", (int(tip[0]), int(tip[1])), self.color,
-                       scale=scale, thickness=thickness)
+        # One label for both directions: two labels at the arrow tips overlapped on small pictures.
+        totals = ", ".join(f"{name} {sum(line.counts[name].values())}" for name in (line.right, line.left))
+        draw_label(scene, f"{line.name}: {totals}", (int(round(mid[0])), int(round(mid[1]))), self.color,
+                   scale=scale, thickness=thickness)

@@ -61,7 +61,13 @@ class JsonlSink:
             # Live frames: when it was captured, and how long until it was written.
             record["wall_time"] = round(frame.wall_time, 4)
             record["age_ms"] = round(1000.0 * (time.monotonic() - frame.capture_time), 1)
+        if frame.analytics is not None:
+            record["counts"] = frame.analytics.counts_record()
         self.write_record(record)
+        if frame.analytics is not None:
+            # Right after the frame that decided them, so the file stays in frame order.
+            for event in frame.analytics.events:
+                self.write_record(event.to_record())
 
     def write_record(self, record: dict[str, Any], *, if_open: bool = False) -> None:
         """Write any JSON-serialisable object as one line (events, summaries).
