@@ -163,6 +163,10 @@ class VideoFileSink:
             stream.options = {"crf": str(crf), "preset": preset, **({"tune": tune} if tune else {})}
             self._video = stream
             self._audio = self._container.add_stream_from_template(audio) if audio is not None else None
+            # AAC in ADTS framing (MPEG-TS's) carries its configuration in each packet's header
+            # only; MP4 wants it once, up front, and raw frames (measured: "operation not
+            # permitted" on the first audio packet of an MPEG-TS clip with AAC).
+            self._adts = audio is not None and audio.codec_context.name == "aac" and not audio.codec_context.extradata
         except (av.error.FFmpegError, ValueError) as exc:
             self._container.close()
             remove_quietly([self._part])
@@ -224,11 +228,24 @@ class VideoFileSink:
                 self._container.mux(packet)
             if self._audio is not None:
                 for packet in passthrough:
+                    if self._adts:
+                        packet = self._from_adts(packet)
                     packet.stream = self._audio
                     self._container.mux(packet)
         except av.error.FFmpegError as exc:
             raise self._failed(exc, "writing") from None
         self.frames_written += 1
+
+    def _from_adts(self, packet: av.Packet) -> av.Packet:
+        """The raw AAC frame of an ADTS packet; the first one also sets the stream's configuration."""
+        data = bytes(packet)
+        if len(data) < 7 or data[0] != 0xFF or data[1] & 0xF6 != 0xF0:
+            return packet  # not ADTS after all: mux as it is
+        if not self._audio.codec_context.extradata:
+            self._audio.codec_context.extradata = adts_config(data)
+        raw = av.Packet(data[7 if data[1] & 1 else 9:])
+        raw.pts, raw.dts, raw.time_base = packet.pts, packet.dts, packet.time_base
+        return raw
 
     def close(self) -> None:
         """Flush the encoder, finish the file and rename it to :attr:`path` (idempotent).
@@ -323,3 +340,15 @@ class VideoFileSink:
             remove_quietly([done] if done != self._part else [])
             raise SinkError(f"{self.path}: cannot rename the finished file to it ({os_reason(exc)})") from None
         self.written = self.path
+
+
+def adts_config(header: bytes) -> bytes:
+    """The 2-byte AudioSpecificConfig that an ADTS header describes (what ``aac_adtstoasc`` makes).
+
+    ADTS: profile (2 bits, object type - 1), sampling-frequency index (4), private (1),
+    channel configuration (3); the config is object type (5), frequency index (4), channels (4), 0 (3).
+    """
+    obj = ((header[2] >> 6) & 3) + 1
+    freq = (header[2] >> 2) & 15
+    channels = ((header[2] & 1) << 2) | (header[3] >> 6)
+    return bytes([(obj << 3) | (freq >> 1), ((freq & 1) << 7) | (channels << 3)])

@@ -127,13 +127,6 @@ class FileSource:
         self.frame_rate = Fraction(rate) if rate else None
         if self._want_audio and container.streams.audio:
             self.audio_stream = container.streams.audio[0]
-            if self.pipe and self.audio_stream.codec_context.name == "aac" and not self.audio_stream.codec_context.extradata:
-                # ADTS AAC (MPEG-TS's) carries its configuration in-band only; the MP4 sink needs
-                # it before the first packet (measured: "operation not permitted" on the first
-                # audio packet of bikes.mp4 + AAC remuxed to MPEG-TS).
-                log.warning("%s: audio not copied: AAC without its configuration up front (ADTS, as in "
-                            "MPEG-TS) cannot go into the MP4 output", self.uri)
-                self.audio_stream = None
         self.info = container_info(self.uri, container, size)
         if self.info.video is not None and not self.info.video.width:
             self.close()

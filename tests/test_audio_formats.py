@@ -1,0 +1,79 @@
+"""Audio that comes in ADTS framing (AAC in MPEG-TS, from a file or a pipe) is copied into the
+MP4 output unchanged: the same frames, the same times (issue 7: it failed with "operation not
+permitted" on the first audio packet)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from streamer.sinks.video import adts_config
+
+
+@pytest.fixture(scope="module")
+def ts_with_aac(bikes_clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """bikes.mp4's video remuxed to MPEG-TS with 4 s of AAC (a chirp) encoded by PyAV."""
+    path = tmp_path_factory.mktemp("ts") / "bikes_aac.ts"
+    with av.open(str(bikes_clip)) as src, av.open(str(path), "w", format="mpegts") as dst:
+        video = dst.add_stream_from_template(src.streams.video[0])
+        audio = dst.add_stream("aac", rate=48000, layout="stereo")
+        t = np.arange(4 * 48000) / 48000
+        samples = (0.2 * np.sin(2 * np.pi * (200 + 300 * t) * t)).astype(np.float32)
+        for start in range(0, len(samples), 1024):
+            chunk = samples[start:start + 1024]
+            frame = av.AudioFrame.from_ndarray(np.stack([chunk, chunk]).reshape(1, -1), format="flt", layout="stereo")
+            frame.sample_rate, frame.pts, frame.time_base = 48000, start, Fraction(1, 48000)
+            for packet in audio.encode(frame):
+                dst.mux(packet)
+        for packet in audio.encode():
+            dst.mux(packet)
+        for packet in src.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = video
+                dst.mux(packet)
+    return path
+
+
+def audio_payloads(path: Path) -> list[tuple[float, bytes]]:
+    """(time in seconds, raw AAC frame) of every audio packet; ADTS headers removed."""
+    out = []
+    with av.open(str(path)) as c:
+        stream = c.streams.audio[0]
+        for packet in c.demux(stream):
+            if packet.size and packet.pts is not None:
+                data = bytes(packet)
+                if data[0] == 0xFF and data[1] & 0xF6 == 0xF0:
+                    data = data[7 if data[1] & 1 else 9:]
+                out.append((round(float(packet.pts * packet.time_base), 3), data))
+    return out
+
+
+def test_adts_config_matches_ffmpeg(ts_with_aac: Path) -> None:
+    with av.open(str(ts_with_aac)) as c:
+        first = next(p for p in c.demux(audio=0) if p.size)
+        header = bytes(first)
+    assert adts_config(header) == bytes([0x11, 0x90])  # AAC LC, 48 kHz, stereo
+
+
+@pytest.mark.parametrize("how", ["file", "pipe"])
+def test_aac_from_mpegts_is_copied(ts_with_aac: Path, tmp_path: Path, how: str) -> None:
+    out = tmp_path / "out.mp4"
+    args = [sys.executable, "-m", "streamer.cli", "run", str(ts_with_aac) if how == "file" else "-",
+            "--out", str(out), "--no-detect", "--no-progress"]
+    with open(ts_with_aac, "rb") as stdin:
+        done = subprocess.run(args, stdin=stdin if how == "pipe" else subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=50)
+    assert done.returncode == 0, done.stderr
+    source, copied = audio_payloads(ts_with_aac), audio_payloads(out)
+    assert len(copied) == len(source) > 150
+    assert [d for _, d in copied] == [d for _, d in source]
+    offset = copied[0][0] - source[0][0]  # MPEG-TS starts its clock at 1.4 s; the MP4 at 0
+    assert [round(t - offset, 3) for t, _ in copied] == pytest.approx([t for t, _ in source], abs=0.002)
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(audio=0)) == len(source)
