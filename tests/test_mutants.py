@@ -139,7 +139,7 @@ def test_batched_nms_classes_never_touch() -> None:
     assert batched_nms(boxes, np.array([0.9, 0.8]), np.array([0, 1]), 0.0).tolist() == [0, 1]
     assert batched_nms(boxes, np.array([0.9, 0.8]), np.array([1, 1]), 0.0).tolist() == [0]
     # Boxes partly left of and above the frame (negative coordinates) too.
-    off_frame = boxes - 20.0
+    off_frame = boxes - 5.0  # centred on 0: max + min would be a span of 1
     assert batched_nms(off_frame, np.array([0.9, 0.8]), np.array([0, 1]), 0.0).tolist() == [0, 1]
     with pytest.raises(ValueError, match=r"^class_id must have shape \(2,\), got \(3,\)$"):
         batched_nms(boxes, np.array([0.9, 0.8]), np.zeros(3, int), 0.5)
