@@ -9,7 +9,6 @@ import logging
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
@@ -162,7 +161,7 @@ def main() -> None:
 @click.option("--crf", type=click.IntRange(0, 51), help="x264 quality, lower is better [23].")
 @click.option("--preset", help="x264 preset [superfast]; veryfast makes ~45% smaller files for ~35% more encoder CPU.")
 @click.option("--max-frames", type=click.IntRange(min=1), help="Stop after N frames.")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Stop after this many seconds of video.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Stop after this many seconds: of a file's own timeline, or of wall-clock time for a live source (whatever its state).")
 @click.option("--realtime", is_flag=True, default=None, help="Play a file at its own pace, as if it were a live camera.")
 @click.option("--max-latency", help="Live latency budget, e.g. 150ms: older frames are dropped (and counted).")
 @click.option("--transport", type=click.Choice(["tcp", "udp"]), help="RTSP transport [tcp].")
@@ -180,7 +179,9 @@ def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | No
     """Process SOURCES (files, rtsp:// or http(s):// URLs, /dev/videoN): kernels, detector,
     annotated H.264 video and per-frame JSONL. Several sources run at once, each with its
     own outputs."""
+    from streamer import kernels
     from streamer.config import load_config, settings_from
+    from streamer.kernel_chain import KernelChain
     from streamer.multirun import MultiRunner
     from streamer.sources.urls import mask_credentials
 
@@ -190,6 +191,8 @@ def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | No
     if len(sources) == 1:
         overrides["source"] = sources[0]
     settings = load_config(config_file, overrides) if config_file else settings_from(overrides)
+    if sources.count("-") > 1:
+        raise click.UsageError("standard input (-) can be read by one source only")
     if len(sources) > 1:
         if settings.out is not None or settings.jsonl is not None:
             raise click.UsageError("--out and --jsonl name one file: with several sources use --out-dir")
@@ -206,10 +209,13 @@ def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | No
     quiet = all(c.quiet for c in cameras)
     logging.basicConfig(level=logging.ERROR if quiet else logging.INFO, format="%(message)s")
 
+    # Warm the kernels every camera needs here, apart from opening sources (a FIFO may wait
+    # for its writer), so the spinner says only what it shows.
+    families = sorted({"preprocess", *(f for c in cameras for f in KernelChain(c.kernels).families())})
     with _status("compiling image kernels (first run only)", enabled=not quiet) as status:
-        multi = MultiRunner(cameras)
-        compile_s = max((r.compile_seconds for r in multi.runners), default=0.0)
+        compile_s = kernels.warmup(families)
         status["done"] = f"image kernels ready in {compile_s:.1f} s (compiled once, cached for later runs)"
+    multi = MultiRunner(cameras)
     if not quiet:
         for r in multi.runners:
             click.echo(r.describe(), err=True)
@@ -276,11 +282,11 @@ def _logs_above(bars: dict[str, Any]) -> Iterator[None]:
 
 def _unique_names(cameras: list[Any]) -> None:
     """Give cameras without a name one derived from the source, unique in this run."""
-    from streamer.sources.urls import is_live, source_name
+    from streamer.sources.urls import output_stem
 
     seen: set[str] = set()
     for i, cam in enumerate(cameras):
-        base = cam.name or (source_name(cam.source) if is_live(cam.source) else Path(cam.source).stem)
+        base = cam.name or output_stem(cam.source)
         name, n = base, 2
         while name in seen:
             name, n = f"{base}-{n}", n + 1

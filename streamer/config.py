@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from streamer.analytics.config import LineConfig, MaskConfig, ZoneConfig
 from streamer.errors import ConfigError, did_you_mean
 from streamer.kernel_chain import KernelStep, KernelStepError, parse_kernels
-from streamer.sources.urls import is_live, source_name
+from streamer.sources.urls import is_live, output_stem
 
 
 def parse_seconds(text: str) -> float:
@@ -176,7 +176,7 @@ class RunSettings(BaseModel):
         :func:`streamer.sinks.paths.check_outputs`.
         """
         live = is_live(source)
-        stem = self.name or (source_name(source) if live else Path(source).stem)
+        stem = self.name or output_stem(source)
         if self.out is not None:
             folder = self.out.parent
             stem = self.out.stem.removesuffix(".annotated") or stem

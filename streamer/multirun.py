@@ -10,14 +10,13 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from streamer.config import RunSettings
 from streamer.errors import PipelineError, StreamerError
 from streamer.pipeline import PipelineStats
 from streamer.runner import Runner, RunSummary
 from streamer.sinks.paths import PlannedOutputs, check_outputs
-from streamer.sources.urls import is_live, source_name
+from streamer.sources.urls import output_stem
 
 log = logging.getLogger("streamer")
 
@@ -33,7 +32,7 @@ class CameraResult:
 
 def _plan(settings: RunSettings) -> PlannedOutputs:
     source = str(settings.source)
-    name = settings.name or (source_name(source) if is_live(source) else Path(source).stem)
+    name = settings.name or output_stem(source)
     video, jsonl = settings.outputs_for(source)
     return PlannedOutputs(name, source, video, jsonl)
 

@@ -33,7 +33,7 @@ from streamer.sinks.paths import PlannedOutputs, check_outputs
 from streamer.sinks.video import VideoFileSink
 from streamer.sources import FileSource, SourceInfo
 from streamer.sources.live import LiveSource, SourceEvent
-from streamer.sources.urls import is_live, is_pipe, mask_credentials, source_name, without_credentials
+from streamer.sources.urls import is_live, is_pipe, mask_credentials, output_stem, without_credentials
 from streamer.stages import DetectStage, KernelStage, OutputStage, OverlayStage
 
 log = logging.getLogger("streamer")
@@ -145,7 +145,7 @@ class Runner:
         t0 = time.perf_counter()
         self.settings = settings
         self.live = is_live(settings.source)
-        self.name = settings.name or (source_name(settings.source) if self.live else Path(settings.source).stem)
+        self.name = settings.name or output_stem(settings.source)
         self.display = mask_credentials(settings.source)
         self.events: list[SourceEvent] = []
         self._jsonl: JsonlSink | None = None

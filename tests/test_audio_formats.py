@@ -77,3 +77,17 @@ def test_aac_from_mpegts_is_copied(ts_with_aac: Path, tmp_path: Path, how: str) 
     assert [round(t - offset, 3) for t, _ in copied] == pytest.approx([t for t, _ in source], abs=0.002)
     with av.open(str(out)) as c:
         assert sum(1 for _ in c.decode(audio=0)) == len(source)
+
+
+@pytest.mark.parametrize("frames", [1, 3])
+def test_source_done_before_the_output_opens(ts_with_aac: Path, tmp_path: Path, frames: int) -> None:
+    """With a few frames the source closes its file before the output opens on the first
+    frame: the audio template must outlive it (this crashed the process with SIGSEGV)."""
+    out = tmp_path / "out.mp4"
+    done = subprocess.run([sys.executable, "-m", "streamer.cli", "run", str(ts_with_aac), "--out", str(out),
+                           "--no-detect", "--no-progress", "--max-frames", str(frames)],
+                          capture_output=True, text=True, timeout=50)
+    assert done.returncode == 0, done.stderr
+    with av.open(str(out)) as c:
+        assert [s.type for s in c.streams] == ["video", "audio"]
+        assert sum(1 for _ in c.decode(video=0)) == frames

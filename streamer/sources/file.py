@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import io
 import logging
 import os
 import time
@@ -103,6 +104,7 @@ class FileSource:
         self.info: SourceInfo | None = None
         self.video_stream: av.VideoStream | None = None
         self.audio_stream: av.AudioStream | None = None
+        self._audio_in: av.AudioStream | None = None
         self.frame_rate: Fraction | None = None
         self.decode_errors = 0
         self.ended_early: str | None = None
@@ -126,7 +128,8 @@ class FileSource:
         rate = self.video_stream.average_rate or self.video_stream.guessed_rate
         self.frame_rate = Fraction(rate) if rate else None
         if self._want_audio and container.streams.audio:
-            self.audio_stream = container.streams.audio[0]
+            self._audio_in = container.streams.audio[0]
+            self.audio_stream = audio_template(self._audio_in)
         self.info = container_info(self.uri, container, size)
         if self.info.video is not None and not self.info.video.width:
             self.close()
@@ -214,7 +217,7 @@ class FileSource:
         """
         container, video = self._container, self.video_stream
         assert container is not None and video is not None
-        streams = [video] + ([self.audio_stream] if self.audio_stream is not None else [])
+        streams = [video] + ([self._audio_in] if self._audio_in is not None else [])
         pending: list[av.Packet] = []
         first_error: BaseException | None = None
         produced = packets = 0
@@ -298,6 +301,19 @@ class FileSource:
             frame.capture_time = time.monotonic()
             frame.wall_time = time.time()
             yield frame
+
+
+def audio_template(stream: av.AudioStream) -> av.AudioStream:
+    """A copy of ``stream``'s parameters that outlives its container, for a sink to copy from.
+
+    An output stream is made from a template stream's codec parameters, which FFmpeg frees
+    with the input container; the source closes that container as soon as decoding ends,
+    often before the sink opens on the first frame (measured: a segmentation fault with
+    ``--max-frames 5`` on a clip with audio). The copy lives in an in-memory container that is
+    never written.
+    """
+    holder = av.open(io.BytesIO(), "w", format="matroska")
+    return holder.add_stream_from_template(stream)
 
 
 def attach_trailing_audio(items: Iterator[Frame | list[av.Packet]]) -> Iterator[Frame]:

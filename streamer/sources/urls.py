@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 import stat
 from urllib.parse import urlsplit, urlunsplit
 
@@ -75,6 +76,13 @@ def source_name(uri: str) -> str:
     else:
         raw = uri.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", raw).strip("_") or "stream"
+
+
+def output_stem(uri: str) -> str:
+    """The name a source's outputs and logs take: a file's stem, else :func:`source_name`."""
+    if uri == STDIN or is_live(uri):
+        return source_name(uri)
+    return Path(uri).stem
 
 
 def without_credentials(uri: str) -> str:
