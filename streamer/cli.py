@@ -122,14 +122,22 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except StreamerError as exc:
             _fail(exc)
-        except _Interrupted as exc:
-            click.echo(f"\nstreamer: {exc}: stopped before processing began", err=True)
-            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Main(click.Group):
+    """The command group; a signal during start-up (parsing, loading, compiling) exits 130."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _Interrupted as exc:
+            click.echo(f"\nstreamer: {exc}: stopped before processing began", err=True)
+            raise SystemExit(EXIT_INTERRUPTED) from None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="streamer")
 def main() -> None:
     """Real-time video processing: decode, image kernels, ONNX detection, annotated output."""

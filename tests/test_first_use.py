@@ -97,6 +97,18 @@ def test_cli_config_errors_are_one_line_with_exit_1(tmp_path: Path) -> None:
 
 # -- signals -----------------------------------------------------------------------------------
 
+def _wait_for_handlers(pid: int, timeout: float = 20.0) -> None:
+    """Wait until the process catches SIGTERM (Python itself only catches SIGINT at start)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status").read_text()
+        caught = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+        if caught & (1 << (signal.SIGTERM - 1)):
+            return
+        time.sleep(0.005)
+    raise AssertionError("the CLI never installed its signal handlers")
+
+
 def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
 
@@ -105,8 +117,7 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
 def test_signal_during_start_up_exits_130(tmp_path: Path, bikes_clip: Path, sig: int) -> None:
     """A signal while the model loads and kernels warm up ends the run at once with 130."""
     proc = _start(["run", str(bikes_clip), "--out-dir", str(tmp_path), "--no-progress"], tmp_path)
-    # The handlers are in place before anything slow; wait until Python has imported the CLI.
-    time.sleep(0.6)
+    _wait_for_handlers(proc.pid)  # the CLI's own, installed before anything slow
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
