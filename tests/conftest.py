@@ -6,9 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import faulthandler
-import sys
-
 import pytest
 
 from media import (
@@ -24,18 +21,8 @@ from media import (
     still_then_moving,
 )
 
-
-@pytest.fixture(autouse=True)
-def _hard_deadline(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    """Backstop for pytest-timeout: end the run with every thread's stack if a test outlives
-    its timeout by 30 s (a deadlock inside C code holding the GIL blocks the SIGALRM that
-    pytest-timeout's "signal" method relies on; faulthandler's watchdog is a C thread)."""
-    marker = request.node.get_closest_marker("timeout")
-    timeout = float(marker.args[0]) if marker and marker.args else float(request.config.getini("timeout") or 0)
-    if timeout > 0:
-        faulthandler.dump_traceback_later(timeout + 30, exit=True, file=sys.stderr)
-    yield
-    faulthandler.cancel_dump_traceback_later()
+# Every test has a hard deadline, also for hangs in C code (tests/hang_guard.py).
+pytest_plugins = ["hang_guard"]
 
 
 @pytest.fixture(scope="session")
