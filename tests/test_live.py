@@ -233,6 +233,7 @@ def test_ctrl_c_while_reconnecting_stops_fast(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(720)
 def test_soak_ten_minutes_latency_and_memory_flat(rtsp_server, car_camera_clip: Path, tmp_path: Path) -> None:  # noqa: F811
     """10 minutes live: frame age and resident memory at the end match the first minute."""
     import psutil
