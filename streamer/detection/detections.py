@@ -30,16 +30,21 @@ class Detection(NamedTuple):
 
 
 def _check_column(name: str, value: object, dtype: type, shape_tail: tuple[int, ...]) -> int:
-    """Check one column's type, dtype and trailing shape; return its length."""
+    """Check one column's type, dtype and trailing shape; return its length.
+
+    The message is only built on failure: formatting it on every call cost ~8 us a column,
+    ~40 us for each ``Detections`` the pipeline makes (measured by the tracking work).
+    """
+    if isinstance(value, np.ndarray) and value.dtype == dtype and value.shape[1:] == shape_tail \
+            and value.ndim == 1 + len(shape_tail):
+        return value.shape[0]
     layout = "(N, " + ", ".join(map(str, shape_tail)) + ")" if shape_tail else "(N,)"
     expected = f"Detections.{name} must be a {np.dtype(dtype)} array of shape {layout}"
     if not isinstance(value, np.ndarray):
         raise TypeError(f"{expected}, got {type(value).__name__}")
     if value.dtype != dtype:
         raise TypeError(f"{expected}, got dtype {value.dtype}")
-    if value.ndim != 1 + len(shape_tail) or value.shape[1:] != shape_tail:
-        raise ValueError(f"{expected}, got shape {value.shape}")
-    return value.shape[0]
+    raise ValueError(f"{expected}, got shape {value.shape}")
 
 
 @dataclass(frozen=True, eq=False)
