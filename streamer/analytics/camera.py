@@ -162,7 +162,21 @@ class CameraAnalytics:
         self._line_counts: list[LineCounts | None] = [None] * len(self.lines)
         self._drawn_labels: tuple[str, ...] | None = None
 
-    def update(self, detections: Detections, time: float, frame_size: FrameSize) -> AnalyticsResult:
+    def mask(self, detections: Detections, frame_size: FrameSize) -> Detections:
+        """Drop the detections whose anchor lies in a mask (before a tracker sees them).
+
+        Lays the shapes out for ``frame_size`` first when it is new, so the first frame
+        is masked too.
+        """
+        frame_size = (int(frame_size[0]), int(frame_size[1]))
+        if frame_size != self._size:
+            self._layout(frame_size, detections.labels)
+        for mask in self.masks:
+            detections = mask.apply(detections)
+        return detections
+
+    def update(self, detections: Detections, time: float, frame_size: FrameSize, *,
+               masked: bool = False) -> AnalyticsResult:
         """Mask one frame's detections, then update every zone and line.
 
         Parameters
@@ -173,6 +187,8 @@ class CameraAnalytics:
             Frame time in seconds (non-decreasing).
         frame_size : tuple of int
             (width, height) of the source picture.
+        masked : bool, keyword-only
+            The detections went through :meth:`mask` already (the masks are not applied twice).
 
         Returns
         -------
@@ -184,11 +200,10 @@ class CameraAnalytics:
         ConfigError
             On the first frame, if a class name is not one of the detections' labels.
         """
-        frame_size = (int(frame_size[0]), int(frame_size[1]))
-        if frame_size != self._size:
-            self._layout(frame_size, detections.labels)
-        for mask in self.masks:
-            detections = mask.apply(detections)
+        if not masked:
+            detections = self.mask(detections, frame_size)
+        elif (int(frame_size[0]), int(frame_size[1])) != self._size:
+            self._layout((int(frame_size[0]), int(frame_size[1])), detections.labels)
         labels = detections.labels or self.labels
         if labels is not self._drawn_labels:  # names changed: every figure is rebuilt
             self._zone_counts, self._line_counts = [None] * len(self.zones), [None] * len(self.lines)

@@ -64,9 +64,9 @@ class AnalyticsStage:
         if detections.labels is None:  # event records and counts name the classes
             detections = dataclasses.replace(detections, labels=self.labels)
         t = frame.time if frame.time is not None else float(frame.index)
+        size = (frame.width, frame.height)
         if self.analytics is not None:
-            for mask in self.analytics.masks:
-                detections = mask.apply(detections)
+            detections = self.analytics.mask(detections, size)
         if self.tracker is not None:
             motion = frame.motion
             if motion is not None and motion.reset and frame.detected:
@@ -74,7 +74,7 @@ class AnalyticsStage:
             still = not frame.detected and motion is not None and not motion.boxes.size
             detections = self.tracker.update(detections, detected=frame.detected, time=t, still=still)
         if self.analytics is not None:
-            result = self.analytics.update(detections, t, (frame.width, frame.height))
+            result = self.analytics.update(detections, t, size, masked=True)
             frame.analytics = result
             detections = result.detections
             for event in result.events:
