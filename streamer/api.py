@@ -2,7 +2,7 @@
 
 The loop runs the very pipeline ``streamer run`` runs (:class:`~streamer.runner.Runner`:
 the same decode, kernel, detector and overlay threads and bounded queues); only its last
-stage differs, a :class:`~streamer.sinks.handoff.HandoffStage` that hands finished frames
+stage differs, a :class:`~streamer.outputs.handoff.HandoffStage` that hands finished frames
 to the caller's thread through one more bounded queue.
 """
 

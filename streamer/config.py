@@ -173,7 +173,7 @@ class RunSettings(BaseModel):
         after it, beside it (``k/a.mp4`` and ``k/a.annotated.mp4`` both give
         ``k/a.detections.jsonl``), so two runs with different ``out`` never share a JSONL.
         ``jsonl`` overrides the JSONL path. Whether the paths may be written is checked by
-        :func:`streamer.sinks.paths.check_outputs`.
+        :func:`streamer.outputs.paths.check_outputs`.
         """
         live = is_live(source)
         stem = self.name or output_stem(source)

@@ -15,7 +15,7 @@ from streamer.config import RunSettings
 from streamer.errors import PipelineError, StreamerError
 from streamer.pipeline import PipelineStats
 from streamer.runner import Runner, RunSummary
-from streamer.sinks.paths import PlannedOutputs, check_outputs
+from streamer.outputs.paths import PlannedOutputs, check_outputs
 from streamer.sources.urls import output_stem
 
 log = logging.getLogger("streamer")

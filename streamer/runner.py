@@ -27,14 +27,15 @@ from streamer.kernel_chain import KernelChain, format_kernels
 from streamer.overlay import Annotator, BoxAnnotator, EdgeAnnotator, HudAnnotator, LabelAnnotator, Overlay
 from streamer.pipeline import Pipeline, PipelineStats, Stage, StageStats
 from streamer.queues import Policy
-from streamer.sinks.handoff import HandoffStage
-from streamer.sinks.jsonl import JsonlSink
-from streamer.sinks.paths import PlannedOutputs, check_outputs
-from streamer.sinks.video import VideoFileSink
+from streamer.outputs.handoff import HandoffStage
+from streamer.outputs.jsonl import JsonlSink
+from streamer.outputs.paths import PlannedOutputs, check_outputs
+from streamer.outputs.video import VideoFileSink
 from streamer.sources import FileSource, SourceInfo
 from streamer.sources.live import LiveSource, SourceEvent
 from streamer.sources.urls import is_live, is_pipe, mask_credentials, output_stem, without_credentials
-from streamer.stages import DetectStage, KernelStage, OutputStage, OverlayStage
+from streamer.outputs.stage import OutputStage
+from streamer.stages import DetectStage, KernelStage, OverlayStage
 
 log = logging.getLogger("streamer")
 
@@ -134,7 +135,7 @@ class Runner:
         (video, JSONL) paths to write, None for none; default: ``settings.outputs_for``.
     deliver : bool
         In-process run (:func:`streamer.stream`): the last stage is a
-        :class:`~streamer.sinks.handoff.HandoffStage`, whose ``queue`` the caller reads, and
+        :class:`~streamer.outputs.handoff.HandoffStage`, whose ``queue`` the caller reads, and
         the overlay is drawn even without a video file.
     """
 

@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from streamer.sinks.video import adts_config
+from streamer.outputs.video import adts_config
 
 
 @pytest.fixture(scope="module")

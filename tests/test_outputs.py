@@ -24,7 +24,7 @@ import pytest
 from streamer.cli import EXIT_ERROR
 from streamer.config import RunSettings
 from streamer.runner import Runner
-from streamer.sinks.video import VideoFileSink
+from streamer.outputs.video import VideoFileSink
 from streamer.sources import FileSource
 
 STREAMER = [sys.executable, "-m", "streamer.cli"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from streamer.errors import SinkError
-from streamer.sinks.video import VideoFileSink
+from streamer.outputs.video import VideoFileSink
 from streamer.sources import FileSource
 
 from media import Clip, add_aac_track, read_photo, skimage_photo, vfr_clip

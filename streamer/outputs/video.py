@@ -1,7 +1,7 @@
 """Annotated video out: H.264 (libx264), yuv420p, MP4 with ``+faststart``.
 
 The file is written under a temporary name beside the final one (``a.annotated.part.mp4``,
-see :func:`~streamer.sinks.paths.reserve_part`) as a fragmented MP4, one fragment per
+see :func:`~streamer.outputs.paths.reserve_part`) as a fragmented MP4, one fragment per
 frame, each written as soon as it is muxed. So at every moment the temporary file plays up
 to the last frame written: after a crash, and after a write error (full disk, I/O error),
 when :meth:`VideoFileSink.close` cuts it after the last complete fragment and renames it to
@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from streamer.errors import SinkError
-from streamer.sinks.paths import WRITTEN_BY, os_reason, remove_quietly, reserve_part
+from streamer.outputs.paths import WRITTEN_BY, os_reason, remove_quietly, reserve_part
 
 log = logging.getLogger("streamer")
 

@@ -2,7 +2,7 @@
 
 :func:`streamer.stream` runs the same pipeline as ``streamer run`` (same stages, threads
 and queues); only the last stage differs: :class:`HandoffStage` writes the file outputs
-the caller asked for (through the ordinary :class:`~streamer.stages.OutputStage`) and then
+the caller asked for (through the ordinary :class:`~streamer.outputs.stage.OutputStage`) and then
 puts each frame, with its picture from before the overlay, on one more bounded queue that
 the caller's thread reads. That queue has the pipeline's policy: ``BLOCK`` for files (a
 slow loop body slows the pipeline down, nothing is dropped), ``LATEST`` for live sources
@@ -18,7 +18,7 @@ import numpy as np
 
 from streamer.frames import Frame
 from streamer.queues import FrameQueue, Policy
-from streamer.stages import OutputStage
+from streamer.outputs.stage import OutputStage
 
 Delivered = tuple[Frame, np.ndarray]
 """A finished frame (annotated ``image``) and its picture before the overlay, (H, W, 3) uint8."""

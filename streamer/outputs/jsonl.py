@@ -12,7 +12,7 @@ from typing import Any
 
 from streamer.errors import SinkError
 from streamer.frames import Frame
-from streamer.sinks.paths import os_reason
+from streamer.outputs.paths import os_reason
 
 
 class JsonlSink:

@@ -1,0 +1,1 @@
+"""Where results go: files, JSONL, the caller's loop (and network outputs). Outputs know nothing of sources."""

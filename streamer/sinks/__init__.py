@@ -1,1 +1,0 @@
-"""Where results go. Sinks know nothing of sources."""
