@@ -187,11 +187,20 @@ def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | No
     """Process SOURCES (files, rtsp:// or http(s):// URLs, /dev/videoN): kernels, detector,
     annotated H.264 video and per-frame JSONL. Several sources run at once, each with its
     own outputs."""
-    from streamer import kernels
+    cameras = _cameras(sources, config_file, no_detect, options)
+    quiet = all(c.quiet for c in cameras)
+    logging.basicConfig(level=logging.ERROR if quiet else logging.INFO, format="%(message)s")
+    _warm_kernels(cameras, quiet)
+    multi = _multi_runner(cameras, quiet)
+    bars = _progress_bars(multi, shown=not quiet and all(c.progress for c in cameras))
+    results = _run_with_bars(multi, bars)
+    _report(results, quiet)
+
+
+def _cameras(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | None,
+             options: dict[str, Any]) -> list[Any]:
+    """The settings of each camera to run: command-line options over the config file's."""
     from streamer.config import load_config, settings_from
-    from streamer.kernel_chain import KernelChain
-    from streamer.multirun import MultiRunner
-    from streamer.sources.urls import mask_credentials
 
     overrides = {k: v for k, v in options.items() if v is not None}
     if no_detect:
@@ -214,28 +223,49 @@ def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | No
     if any(c.source is None for c in cameras):
         raise click.UsageError("missing SOURCE (give it as an argument or as 'source' in --config)")
     _unique_names(cameras)
-    quiet = all(c.quiet for c in cameras)
-    logging.basicConfig(level=logging.ERROR if quiet else logging.INFO, format="%(message)s")
+    return cameras
 
-    # Warm the kernels every camera needs here, apart from opening sources (a FIFO may wait
-    # for its writer), so the spinner says only what it shows.
+
+def _warm_kernels(cameras: list[Any], quiet: bool) -> None:
+    """Compile the kernels every camera needs, under a spinner if that takes a while.
+
+    Done here, apart from opening sources (a FIFO may wait for its writer), so the spinner
+    says only what it shows.
+    """
+    from streamer import kernels
+    from streamer.kernel_chain import KernelChain
+
     families = sorted({"preprocess", *(f for c in cameras for f in KernelChain(c.kernels).families())})
     with _status("compiling image kernels (first run only)", enabled=not quiet) as status:
         compile_s = kernels.warmup(families)
         status["done"] = f"image kernels ready in {compile_s:.1f} s (compiled once, cached for later runs)"
+
+
+def _multi_runner(cameras: list[Any], quiet: bool) -> Any:
+    """The cameras' runners, described on stderr; from now on a signal stops them."""
+    from streamer.multirun import MultiRunner
+
     multi = MultiRunner(cameras)
     if not quiet:
         for r in multi.runners:
             click.echo(r.describe(), err=True)
     _signals.on_first, _signals.on_second = multi.stop, multi.abort
-    bars: dict[str, Any] = {}
-    if not quiet and all(c.progress for c in cameras):
-        from tqdm import tqdm
+    return multi
 
-        for i, r in enumerate(multi.runners):
-            bars[r.name] = tqdm(total=r.expected_frames, unit="frame", dynamic_ncols=True, file=sys.stderr,
-                                smoothing=0.1, position=i, desc=r.name if len(multi.runners) > 1 else None)
 
+def _progress_bars(multi: Any, *, shown: bool) -> dict[str, Any]:
+    """One progress bar per runner, by name (none when not ``shown``)."""
+    if not shown:
+        return {}
+    from tqdm import tqdm
+
+    return {r.name: tqdm(total=r.expected_frames, unit="frame", dynamic_ncols=True, file=sys.stderr,
+                         smoothing=0.1, position=i, desc=r.name if len(multi.runners) > 1 else None)
+            for i, r in enumerate(multi.runners)}
+
+
+def _run_with_bars(multi: Any, bars: dict[str, Any]) -> list[Any]:
+    """Run every camera to its end, updating ``bars``; the runners' results."""
     def on_tick(runner: Any, stats: Any) -> None:
         bar = bars.get(runner.name)
         if bar is None:
@@ -247,12 +277,21 @@ def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | No
     try:
         # Log lines (reconnects, warnings) are written above the bars, not into them.
         with _logs_above(bars):
-            results = multi.run(on_tick)
+            return multi.run(on_tick)
     finally:
         for bar in bars.values():
             bar.close()
         _signals.done = True
-    interrupted = _signals.received
+
+
+def _report(results: list[Any], quiet: bool) -> None:
+    """Print each run's summary and errors; exit 130 after a signal, 1 after a failure.
+
+    A single source's error is raised (``_guard`` prints it); with several, each failed
+    camera's error is printed on its own line, credentials masked.
+    """
+    from streamer.sources.urls import mask_credentials
+
     failed = [r for r in results if r.error is not None]
     if not quiet:
         for r in results:
@@ -262,7 +301,7 @@ def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | No
         raise failed[0].error  # type: ignore[misc]
     for r in failed:
         click.echo(f"streamer: error: {mask_credentials(str(r.error))}", err=True)
-    if interrupted:
+    if _signals.received:
         sys.exit(EXIT_INTERRUPTED)
     if failed:
         sys.exit(EXIT_ERROR)
