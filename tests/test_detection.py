@@ -147,7 +147,7 @@ def test_to_records_rounds_and_labels() -> None:
         {"label": "b", "class_id": 1, "score": 0.8765, "box": [1.23, 2.0, 30.0, 40.5]}
     ]
     tracked = dataclasses.replace(dets, tracker_id=np.array([7], np.int64))
-    assert tracked.to_records(["a", "b"])[0]["tracker_id"] == 7
+    assert tracked.to_records(["a", "b"])[0]["track_id"] == 7
     with pytest.raises(IndexError, match="no label"):
         dets.to_records(["a"])
 

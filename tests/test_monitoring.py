@@ -30,7 +30,7 @@ def test_zones_and_lines_write_counts_ids_and_events_in_frame_order(tmp_path: Pa
     frames = [r for r in records if "frame" in r]
     assert [f["frame"] for f in frames] == list(range(120))
     assert all(set(f["counts"]) == {"zones", "lines"} for f in frames)
-    ids = {d["tracker_id"] for f in frames for d in f["detections"]}
+    ids = {d["track_id"] for f in frames for d in f["detections"]}
     assert len(ids - {-1}) >= 3  # cars and the cyclist get ids
     events = [(i, r) for i, r in enumerate(records) if r.get("event") in {"enter", "exit", "cross", "loiter"}]
     assert any(r["event"] == "enter" and r["zone"] == "road" for _, r in events)
@@ -52,8 +52,8 @@ def test_tracker_predicts_between_detections(tmp_path: Path, bikes_clip: Path) -
     assert [f["detected"] for f in frames] == [i % 3 == 0 for i in range(60)]
     between = [d for f in frames if not f["detected"] for d in f["detections"]]
     assert between and all(d["predicted"] for d in between)
-    detected_ids = {d["tracker_id"] for f in frames if f["detected"] for d in f["detections"]} - {-1}
-    assert {d["tracker_id"] for d in between} <= detected_ids  # ids carry on, no new ones between
+    detected_ids = {d["track_id"] for f in frames if f["detected"] for d in f["detections"]} - {-1}
+    assert {d["track_id"] for d in between} <= detected_ids  # ids carry on, no new ones between
     assert all(not d["predicted"] for f in frames if f["detected"] for d in f["detections"])
 
 

@@ -277,7 +277,7 @@ def test_predicted_boxes_between_detections_follow_the_motion() -> None:
             assert out.xyxy[0, 0] == pytest.approx(x, abs=1.0)
             assert out.xyxy[1].tolist() == pytest.approx([300, 200, 360, 260], abs=0.5)
     records = out.to_records(labels=["person", "bicycle", "car"])
-    assert [r["predicted"] for r in records] == [True, True] and records[0]["tracker_id"] == 1
+    assert [r["predicted"] for r in records] == [True, True] and records[0]["track_id"] == 1
     # update(detected=False) is predict(): the stale detections passed along are ignored
     again = tracker.update(dets([box_at(0, 0)]), detected=False)
     assert again.tracker_id.tolist() == [1, 2] and again.predicted.all()

@@ -302,7 +302,7 @@ class Detections:
         -------
         list of dict
             ``{"label", "class_id", "score", "box": [x1, y1, x2, y2]}`` with box
-            coordinates rounded to 2 decimals and the score to 4; ``"tracker_id"`` is
+            coordinates rounded to 2 decimals and the score to 4; ``"track_id"`` (the tracker id) is
             added when tracker ids are present, ``"predicted"`` (bool) when the
             ``predicted`` column is.
 
@@ -325,7 +325,7 @@ class Detections:
                 "box": [round(float(v), 2) for v in row.xyxy],
             }
             if row.tracker_id is not None:
-                record["tracker_id"] = row.tracker_id
+                record["track_id"] = row.tracker_id
             if predicted is not None:
                 record["predicted"] = predicted[i]
             records.append(record)
