@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from streamer.frames import Frame
 from streamer.queues import QueueAborted, QueueClosed
 from streamer.runner import Runner, RunSummary
 from streamer.sources import SourceInfo
+
+if TYPE_CHECKING:
+    from streamer.analytics import AnalyticsResult
 
 log = logging.getLogger("streamer")
 
@@ -81,6 +84,9 @@ class Result:
         The detector ran on this very frame.
     wall_time : float or None
         Live sources: capture time, seconds since the epoch.
+    analytics : AnalyticsResult or None
+        With zones or lines: their counts after this frame (``zones``, ``lines``) and the
+        events decided on it (``events``: enter, exit, loiter, cross); None without.
     """
 
     index: int
@@ -91,6 +97,7 @@ class Result:
     detections: Detections
     detected: bool
     wall_time: float | None = None
+    analytics: AnalyticsResult | None = None
 
     @property
     def names(self) -> dict[int, str]:
@@ -103,7 +110,7 @@ class Result:
         Returns
         -------
         list of dict
-            ``{"frame", "time", "label", "class_id", "score", "box"}`` (``"tracker_id"``
+            ``{"frame", "time", "label", "class_id", "score", "box"}`` (``"track_id"``
             too when set), as in the JSONL.
         """
         return [{"frame": self.index, "time": self.time, **rec} for rec in self.detections.to_records()]
@@ -177,7 +184,7 @@ class Stream:
         return Result(
             index=frame.index, pts=frame.pts, time=frame.time, image=frame.image, original=original,
             detections=self._no_detections if dets is None else replace(dets, labels=self._labels),
-            detected=frame.detected, wall_time=frame.wall_time,
+            detected=frame.detected, wall_time=frame.wall_time, analytics=frame.analytics,
         )
 
     # -- ending ----------------------------------------------------------------------

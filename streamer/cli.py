@@ -182,6 +182,10 @@ def main() -> None:
 @click.option("--input-format", help="Force an FFmpeg demuxer, e.g. mpjpeg for MJPEG over HTTP.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [on].")
 @click.option("--quiet", "-q", is_flag=True, default=None, help="Print only errors.")
+@click.option("--serve", metavar="[HOST:]PORT", help="Serve a dashboard, live views, /metrics and /api/status on [HOST:]PORT (host 127.0.0.1 unless given; 0.0.0.0 for every interface).")
+@click.option("--token", envvar="STREAMER_TOKEN", help="Require this token on every --serve route but /healthz (Bearer, basic-auth password or ?token=) [$STREAMER_TOKEN].")
+@click.option("--max-viewers", type=click.IntRange(1, 1000), help="Live viewers allowed per camera; more get a 503 [20].")
+@click.option("--show", is_flag=True, default=None, help="Show each camera in a local window (q or Esc stops).")
 @_guard
 def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | None, **options: Any) -> None:
     """Process SOURCES (files, rtsp:// or http(s):// URLs, /dev/videoN): kernels, detector,
@@ -191,9 +195,16 @@ def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | No
     quiet = all(c.quiet for c in cameras)
     logging.basicConfig(level=logging.ERROR if quiet else logging.INFO, format="%(message)s")
     _warm_kernels(cameras, quiet)
-    multi = _multi_runner(cameras, quiet)
-    bars = _progress_bars(multi, shown=not quiet and all(c.progress for c in cameras))
-    results = _run_with_bars(multi, bars)
+    from streamer.server import attach
+
+    served = attach.start(cameras)  # before the cameras: a busy port fails now
+    try:
+        multi = _multi_runner(cameras, quiet, served)
+        bars = _progress_bars(multi, shown=not quiet and all(c.progress for c in cameras))
+        results = _run_with_bars(multi, bars, served)
+    finally:
+        if served is not None:
+            served.close()
     _report(results, quiet)
 
 
@@ -241,11 +252,13 @@ def _warm_kernels(cameras: list[Any], quiet: bool) -> None:
         status["done"] = f"image kernels ready in {compile_s:.1f} s (compiled once, cached for later runs)"
 
 
-def _multi_runner(cameras: list[Any], quiet: bool) -> Any:
+def _multi_runner(cameras: list[Any], quiet: bool, served: Any = None) -> Any:
     """The cameras' runners, described on stderr; from now on a signal stops them."""
     from streamer.multirun import MultiRunner
 
-    multi = MultiRunner(cameras)
+    multi = MultiRunner(cameras, extra_outputs=served.outputs_for if served is not None else None)
+    if served is not None:
+        served.bind(multi)
     if not quiet:
         for r in multi.runners:
             click.echo(r.describe(), err=True)
@@ -264,9 +277,11 @@ def _progress_bars(multi: Any, *, shown: bool) -> dict[str, Any]:
             for i, r in enumerate(multi.runners)}
 
 
-def _run_with_bars(multi: Any, bars: dict[str, Any]) -> list[Any]:
-    """Run every camera to its end, updating ``bars``; the runners' results."""
+def _run_with_bars(multi: Any, bars: dict[str, Any], served: Any = None) -> list[Any]:
+    """Run every camera to its end, updating ``bars`` (and ``--serve``'s status); the runners' results."""
     def on_tick(runner: Any, stats: Any) -> None:
+        if served is not None:
+            served.on_tick(runner, stats)
         bar = bars.get(runner.name)
         if bar is None:
             return
@@ -277,7 +292,10 @@ def _run_with_bars(multi: Any, bars: dict[str, Any]) -> list[Any]:
     try:
         # Log lines (reconnects, warnings) are written above the bars, not into them.
         with _logs_above(bars):
-            return multi.run(on_tick)
+            results = multi.run(on_tick)
+        if served is not None:
+            served.finish(multi)
+        return results
     finally:
         for bar in bars.values():
             bar.close()
@@ -373,6 +391,47 @@ def models(files: tuple[Path, ...], bench: bool, runs: int) -> None:
         if i:
             click.echo("")
         click.echo(describe_model(resolve_model(f)).format())
+
+
+@main.command()
+@click.argument("source")
+@click.option("--at", "at", default="0", show_default=True, help="Time of the frame: seconds into a file (e.g. 12.5 or 12s), or of waiting on a live source.")
+@click.option("--out", type=click.Path(path_type=Path), help="Picture to write, .png or .jpg [STEM.snapshot.png beside a file, numbered, never overwritten].")
+@click.option("--grid", type=click.IntRange(min=4), default=50, show_default=True, help="Pixels between grid lines (every fifth is labelled).")
+@click.option("--no-grid", is_flag=True, help="The plain frame (with --config's shapes, if any).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="Also draw the zones, lines and masks of this config's camera (SOURCE may name the camera).")
+@_guard
+def snapshot(source: str, at: str, out: Path | None, grid: int, no_grid: bool, config_file: Path | None) -> None:
+    """Write one frame of SOURCE with a pixel grid, to read zone and line coordinates off."""
+    from streamer.config import load_config, parse_seconds
+    from streamer.snapshot import draw_grid, draw_shapes, grab, snapshot_path, write_snapshot
+    from streamer.sources.urls import is_live
+
+    try:
+        seconds = parse_seconds(at)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+    camera = None
+    if config_file is not None:
+        cameras = load_config(config_file).per_camera()
+        by_name = {c.name: c for c in cameras}
+        camera = by_name.get(source) or next((c for c in cameras if c.source == source), None)
+        if camera is None and len(cameras) == 1 and (is_live(source) or Path(source).exists()):
+            camera = cameras[0].model_copy(update={"source": source})  # its shapes on another view
+        if camera is None:
+            raise click.UsageError(f"{config_file}: no camera named {source!r} or reading it "
+                                   f"(cameras: {', '.join(str(n) for n in by_name)})")
+        source = camera.source or source
+    path = snapshot_path(source, out)
+    frame = grab(source, at=seconds)
+    image = frame.image.copy()
+    if not no_grid:
+        draw_grid(image, step=grid)
+    if camera is not None:
+        draw_shapes(image, camera.zones, camera.lines, camera.masks)
+    write_snapshot(image, path)
+    when = f" at {frame.time:.2f} s" if frame.time is not None else ""
+    click.echo(f"{path}: {frame.width}x{frame.height} frame{when}" + ("" if no_grid else f", grid every {grid} px"))
 
 
 if __name__ == "__main__":
