@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 
 from streamer.analytics.config import LineConfig, MaskConfig, ZoneConfig
 from streamer.errors import ConfigError, did_you_mean
@@ -46,6 +46,8 @@ class _StepValueError(ValueError):
 # 66 s and 2.9 GB before its error; a 33 MB file 212 s and 4.3 GB).
 MAX_CONFIG_BYTES = 1 << 20
 MAX_CONFIG_VALUES = 100_000
+#: Settings of the one server of a run (``--serve``): top level only, never per camera.
+SERVER_KEYS = frozenset({"serve", "token", "max_viewers"})
 
 
 class RunSettings(BaseModel):
@@ -104,6 +106,11 @@ class RunSettings(BaseModel):
     lines: list[LineConfig] = Field(default_factory=list, description="lines: crossings per direction and class")
     masks: list[MaskConfig] = Field(default_factory=list, description="polygons where detections are ignored")
     trails: bool = Field(True, description="draw a short trail behind each tracked object")
+    # -- watching it live (top level only, except show) --------------------------------------
+    serve: str | None = Field(None, description="[HOST:]PORT of the built-in HTTP server (host 127.0.0.1 unless given)")
+    token: SecretStr | None = Field(None, description="token every route of --serve but /healthz needs")
+    max_viewers: int = Field(20, ge=1, le=1000, description="concurrent MJPEG viewers per camera (more get a 503)")
+    show: bool = Field(False, description="show the camera in a local window (OpenCV highgui)")
     cameras: dict[str, dict[str, Any]] | None = Field(
         None, description="named cameras: per-camera settings over the top-level ones")
     # "file:line" of each key read from a config file (cameras' keys as "cameras.NAME.key"),
@@ -120,6 +127,19 @@ class RunSettings(BaseModel):
     @classmethod
     def _duration(cls, v: Any) -> Any:
         return parse_seconds(v) if isinstance(v, str) else v
+
+    @field_validator("serve", mode="before")
+    @classmethod
+    def _serve(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        from streamer.server.address import parse_address
+
+        try:
+            parse_address(str(v))
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix(f"--serve {str(v).strip()}: ")) from None
+        return str(v)
 
     @property
     def tracking(self) -> bool:
@@ -205,6 +225,9 @@ class RunSettings(BaseModel):
                 raise ConfigError(f"cameras.{name}: expected a mapping of settings, got {type(overrides).__name__}")
             if "cameras" in overrides:
                 raise ConfigError(f"cameras.{name}: cameras cannot be nested")
+            clash = sorted(SERVER_KEYS & set(overrides))
+            if clash:
+                raise ConfigError(f"cameras.{name}.{clash[0]}: set {clash[0]} at the top level (one server for every camera)")
             merged = {**base, "name": name, **overrides}
             try:
                 out.append(RunSettings(**merged))
