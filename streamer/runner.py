@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,22 +19,24 @@ import numpy as np
 
 from streamer import kernels
 from streamer.analytics.stage import AnalyticsStage, build_analytics
+from streamer.bus import EventBus, Record
 from streamer.config import RunSettings
 from streamer.detection import Detector, ProviderChoice
 from streamer.errors import ConfigError
-from streamer.frames import Frame
 from streamer.kernel_chain import KernelChain, format_kernels
 from streamer.overlay import Annotator, BoxAnnotator, EdgeAnnotator, HudAnnotator, LabelAnnotator, Overlay
 from streamer.pipeline import Pipeline, PipelineStats, Stage, StageStats
 from streamer.queues import Policy
+from streamer.outputs.base import Output
+from streamer.outputs.build import build_outputs
 from streamer.outputs.handoff import HandoffStage
 from streamer.outputs.jsonl import JsonlSink
 from streamer.outputs.paths import PlannedOutputs, check_outputs
-from streamer.outputs.video import VideoFileSink
+from streamer.outputs.video import VideoOutput
 from streamer.sources import FileSource, SourceInfo
 from streamer.sources.live import LiveSource, SourceEvent
 from streamer.sources.urls import is_live, is_pipe, mask_credentials, output_stem, without_credentials
-from streamer.outputs.stage import OutputStage
+from streamer.outputs.stage import OutputStage, OutputStats
 from streamer.stages import DetectStage, KernelStage, OverlayStage
 
 log = logging.getLogger("streamer")
@@ -43,6 +45,8 @@ log = logging.getLogger("streamer")
 #: FFmpeg blocks in a read (a stall lasts up to ~2x ``stall_timeout``); this long after it, the
 #: pipeline is stopped, which lets go of such a source (``Pipeline.DETACH_GRACE``).
 DURATION_SLACK = 0.5
+#: Bus records that are also written to the JSONL (analytics events are written with their frame).
+JSONL_BUS_EVENTS = frozenset({"source", "output"})
 
 
 @dataclass
@@ -64,6 +68,7 @@ class RunSummary:
     detect_workers: int = 1
     reconnects: int = 0
     live: dict[str, Any] | None = None
+    outputs: list[OutputStats] = field(default_factory=list)
 
     @property
     def fps(self) -> float:
@@ -91,6 +96,10 @@ class RunSummary:
             lines.append("  detections: none")
         if self.dropped:
             lines.append(f"  dropped frames: {self.dropped}")
+        if any(o.policy == Policy.LATEST.value or o.state == "failed" for o in self.outputs):
+            lines.append("  outputs: " + ", ".join(
+                f"{o.name} {o.frames} frames" + (f" ({o.dropped} dropped)" if o.dropped else "")
+                + (" (failed)" if o.state == "failed" else "") for o in self.outputs))
         if self.live is not None:
             lv = self.live
             ages = "" if lv["age_ms_p50"] is None else f", frame age p50 {lv['age_ms_p50']} ms, p95 {lv['age_ms_p95']} ms"
@@ -137,10 +146,22 @@ class Runner:
         In-process run (:func:`streamer.stream`): the last stage is a
         :class:`~streamer.outputs.handoff.HandoffStage`, whose ``queue`` the caller reads, and
         the overlay is drawn even without a video file.
+    extra_outputs : sequence of Output
+        More outputs of the finished frames (a live view, a window), each behind its own
+        queue and thread (see :mod:`streamer.outputs.stage`); the overlay is drawn for them.
+    bus : EventBus, optional
+        Where source and output state events are published (default: a new one, ``bus``).
+
+    Attributes
+    ----------
+    bus : EventBus
+        Source events (``{"event": "source", ...}``) and output events
+        (``{"event": "output", ...}``) of this camera; the JSONL subscribes to it.
     """
 
     def __init__(self, settings: RunSettings, *, detector: Detector | None = None,
-                 outputs: tuple[Path | None, Path | None] | None = None, deliver: bool = False) -> None:
+                 outputs: tuple[Path | None, Path | None] | None = None, deliver: bool = False,
+                 extra_outputs: Sequence[Output] = (), bus: EventBus | None = None) -> None:
         if settings.source is None:
             raise ConfigError("no source given")
         t0 = time.perf_counter()
@@ -149,6 +170,8 @@ class Runner:
         self.name = settings.name or output_stem(settings.source)
         self.display = mask_credentials(settings.source)
         self.events: list[SourceEvent] = []
+        self.bus = bus if bus is not None else EventBus()
+        self._extra_outputs = list(extra_outputs)
         self._jsonl: JsonlSink | None = None
         self._deliver = deliver
         self.handoff: HandoffStage | None = None
@@ -181,6 +204,7 @@ class Runner:
             self.compile_seconds = kernels.warmup(("preprocess", *self.chain.families()))
             if self.jsonl_path is not None:
                 self._jsonl = JsonlSink(self.jsonl_path, self.detector.labels if self.detector else [])
+                self.bus.subscribe(self._to_jsonl, name="jsonl")
         except BaseException:
             self.source.close()
             raise
@@ -194,8 +218,12 @@ class Runner:
 
     def _on_source_event(self, event: SourceEvent) -> None:
         self.events.append(event)
-        if self._jsonl is not None:
-            self._jsonl.write_record(event.to_record(), if_open=True)
+        self.bus.publish({**event.to_record(), "camera": self.name})
+
+    def _to_jsonl(self, record: Record) -> None:
+        """State events go into the JSONL too (analytics events are written with their frame)."""
+        if self._jsonl is not None and record.get("event") in JSONL_BUS_EVENTS:
+            self._jsonl.write_record(record, if_open=True)
 
     def _detectors(self) -> list[Detector]:
         """One detector per worker.
@@ -218,15 +246,9 @@ class Runner:
             first = make(threads)
         return [first, *(make(threads) for _ in range(workers - 1))]
 
-    def _open_video(self, frame: Frame) -> VideoFileSink:
-        assert self.video_path is not None
-        return VideoFileSink(
-            self.video_path, width=frame.width, height=frame.height, time_base=frame.time_base,
-            rate=self.source.frame_rate, audio=self.source.audio_stream,
-            crf=self.settings.crf, preset=self.settings.preset,
-            # Live output is watched as it is made: no B-frame or look-ahead delay.
-            tune="zerolatency" if self.live or self.settings.realtime else None,
-        )
+    def _media(self) -> tuple[Any, Any]:
+        """(frame rate, audio stream) of the source, for outputs opened on the first frame."""
+        return self.source.frame_rate, self.source.audio_stream
 
     def _build(self) -> Pipeline:
         s = self.settings
@@ -251,13 +273,15 @@ class Runner:
         if s.hud:
             annotators.append(HudAnnotator())
         live = self.live or s.realtime
-        self._output = OutputStage(open_video=self._open_video if self.video_path is not None else None, jsonl=self._jsonl)
+        outputs = build_outputs(s, video=self.video_path, jsonl=self._jsonl, media=self._media, live=live,
+                                extra=self._extra_outputs)
+        self._output = OutputStage(outputs, camera=self.name, queue_size=s.queue_size, publish=self.bus.publish)
         if self._deliver:
             self.handoff = HandoffStage(self._output, policy=Policy.LATEST if live else Policy.BLOCK,
                                         queue_size=1 if live else s.queue_size)
             if annotators:
                 annotators.insert(0, self.handoff.keep)
-        if annotators and (self.video_path is not None or self.handoff is not None):
+        if annotators and (self.video_path is not None or self.handoff is not None or self._extra_outputs):
             stages.append(OverlayStage(Overlay(annotators)))
         stages.append(self.handoff or self._output)
         return Pipeline(
@@ -291,6 +315,8 @@ class Runner:
         """Finish now: drop what is in flight; outputs are still closed cleanly."""
         self._interrupted.set()
         self.pipeline.abort()
+        if self._output is not None:
+            self._output.abort()
 
     def live_figures(self, stats: PipelineStats) -> dict[str, Any]:
         """fps in and out, drops per queue and stage, frame age p50/p95 (for the terminal and JSONL)."""
@@ -307,6 +333,7 @@ class Runner:
             "dropped": stats.dropped,
             "dropped_by_queue": {name: d for name, d, _ in stats.queues if d},
             "dropped_stale_by_stage": {st.name: st.stale for st in stats.stages if st.stale},
+            "dropped_by_output": {o.name: o.dropped for o in self._output.stats() if o.dropped} if self._output else {},
             "age_ms_p50": round(float(np.percentile(ages, 50)), 1) if ages else None,
             "age_ms_p95": round(float(np.percentile(ages, 95)), 1) if ages else None,
             "reconnects": getattr(self.source, "reconnects", 0),
@@ -351,7 +378,7 @@ class Runner:
         return RunSummary(
             source=self.display,
             # Only files that exist: no video when no frame arrived (or none reached the disk).
-            video=self._output.video.written if self._output is not None and self._output.video is not None else None,
+            video=self._video_written(),
             jsonl=self.jsonl_path if self._jsonl is not None and self.jsonl_path is not None and self.jsonl_path.exists() else None,
             frames=stats.frames_out,
             elapsed=stats.elapsed,
@@ -365,4 +392,9 @@ class Runner:
             detect_workers=len(self.detectors),
             reconnects=getattr(self.source, "reconnects", 0),
             live=self.live_figures(stats) if self.live or self.settings.realtime else None,
+            outputs=self._output.stats() if self._output is not None else [],
         )
+
+    def _video_written(self) -> Path | None:
+        video = self._output.output(VideoOutput.name) if self._output is not None else None
+        return video.written if isinstance(video, VideoOutput) else None

@@ -42,7 +42,7 @@ def test_transport_udp_receives_over_udp_and_tcp_does_not(rtsp_server, car_camer
 STATS_FIELDS = {
     "event": str, "source": str, "elapsed": float, "frames_in": int, "frames_out": int,
     "fps_in": float, "fps_out": float, "dropped": int, "dropped_by_queue": dict,
-    "dropped_stale_by_stage": dict, "age_ms_p50": float, "age_ms_p95": float, "reconnects": int,
+    "dropped_stale_by_stage": dict, "dropped_by_output": dict, "age_ms_p50": float, "age_ms_p95": float, "reconnects": int,
     "state": str,
 }
 

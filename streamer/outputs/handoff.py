@@ -13,6 +13,7 @@ after they were written to the files).
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 
@@ -89,10 +90,12 @@ class HandoffStage:
 
     def process(self, frame: Frame) -> None:
         original = self.keep.take(frame)
-        # Written first: once handed over, the caller owns the picture and may draw on it.
         self.output.process(frame)
+        if self.output.outputs:
+            # The outputs read the frame in their own threads, later: the caller, who owns what
+            # it is handed and may draw on it, gets its own copy of the picture.
+            frame = replace(frame, image=frame.image.copy())
         self.queue.put((frame, original))
-        return None
 
     def finish(self) -> None:
         try:

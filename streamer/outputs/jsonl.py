@@ -13,6 +13,7 @@ from typing import Any
 from streamer.errors import SinkError
 from streamer.frames import Frame
 from streamer.outputs.paths import os_reason
+from streamer.queues import Policy
 
 
 class JsonlSink:
@@ -29,7 +30,12 @@ class JsonlSink:
     least every ``flush_every`` seconds (and by :meth:`close`), and a write that fails part
     way (a full disk) is cut back to the last whole line. The error names the file and the
     reason (``out/a.detections.jsonl: no space left on device``).
+
+    It is an :class:`~streamer.outputs.base.Output` (``BLOCK``: never drops a frame).
     """
+
+    name = "jsonl"
+    policy = Policy.BLOCK
 
     def __init__(self, path: str | Path, labels: Sequence[str], *, flush_every: float = 1.0) -> None:
         self.path = Path(path)

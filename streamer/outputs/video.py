@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ import cv2
 import numpy as np
 
 from streamer.errors import SinkError
+from streamer.frames import Frame
 from streamer.outputs.paths import WRITTEN_BY, os_reason, remove_quietly, reserve_part
+from streamer.queues import Policy
 
 log = logging.getLogger("streamer")
 
@@ -352,3 +355,71 @@ def adts_config(header: bytes) -> bytes:
     freq = (header[2] >> 2) & 15
     channels = ((header[2] & 1) << 2) | (header[3] >> 6)
     return bytes([(obj << 3) | (freq >> 1), ((freq & 1) << 7) | (channels << 3)])
+
+
+#: What the video output learns from the source once the first frame came: (frame rate or
+#: None, audio stream to copy or None).
+SourceMedia = Callable[[], "tuple[Fraction | None, av.AudioStream | None]"]
+
+
+class VideoOutput:
+    """The annotated video file as an :class:`~streamer.outputs.base.Output` (``BLOCK``).
+
+    The :class:`VideoFileSink` opens on the first frame (the picture size is only certain
+    once a frame was decoded and the kernels ran); a frame whose size changed mid-stream is
+    letterboxed into the output's size. Frames are only read (the letterbox has its own canvas).
+
+    Parameters
+    ----------
+    path : Path
+        Final file name.
+    media : callable
+        Returns (frame rate, audio stream to copy) once the first frame arrived.
+    crf, preset, tune
+        Encoder settings (see :class:`VideoFileSink`).
+    """
+
+    name = "video"
+    policy = Policy.BLOCK
+
+    def __init__(self, path: Path, *, media: SourceMedia, crf: int = 23, preset: str = "superfast",
+                 tune: str | None = None) -> None:
+        self.path = Path(path)
+        self._media = media
+        self._settings = {"crf": crf, "preset": preset, "tune": tune}
+        self.sink: VideoFileSink | None = None
+        self._canvas: np.ndarray | None = None
+
+    @property
+    def written(self) -> Path | None:
+        """The final file once closed with a playable file there (see ``VideoFileSink.written``)."""
+        return self.sink.written if self.sink is not None else None
+
+    def write(self, frame: Frame) -> None:
+        if self.sink is None:
+            rate, audio = self._media()
+            self.sink = VideoFileSink(self.path, width=frame.width, height=frame.height,
+                                      time_base=frame.time_base, rate=rate, audio=audio, **self._settings)  # type: ignore[arg-type]
+        image = frame.image
+        if (frame.width, frame.height) != (self.sink.width, self.sink.height):
+            self._canvas = letterbox(image, self.sink.width, self.sink.height, self._canvas)
+            image = self._canvas
+        self.sink.write(image, frame.pts, frame.passthrough)
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+
+
+def letterbox(image: np.ndarray, width: int, height: int, canvas: np.ndarray | None = None) -> np.ndarray:
+    """``image`` (H, W, 3) scaled to fit (width, height), centred on black; reuses ``canvas``
+    when it has that size. Used for frames whose size changed mid-stream."""
+    if canvas is None or canvas.shape[:2] != (height, width):
+        canvas = np.zeros((height, width, 3), np.uint8)
+    canvas[:] = 0
+    h, w = image.shape[:2]
+    scale = min(width / w, height / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    x, y = (width - nw) // 2, (height - nh) // 2
+    canvas[y:y + nh, x:x + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+    return canvas
