@@ -14,7 +14,7 @@ from ._labels import ComponentBoxes, connected_boxes
 from ._morphology import morphology, morphology_scratch_length
 from ._scene import SceneCut
 from ._threading import run_bands, thread_count
-from ._validate import require_choice, require_image, require_out, require_scratch
+from ._validate import describe, require_choice, require_image, require_out, require_scratch
 
 _METHODS = ("background", "diff")
 
@@ -51,8 +51,12 @@ class MotionResult(NamedTuple):
 def _motion_band(
     band: int, bands: int, src: np.ndarray, channels: int, model: np.ndarray,
     mask: np.ndarray, threshold: float, alpha: float, use_float: bool,
+    exclude: np.ndarray, use_exclude: bool,
 ) -> None:
     """Rows of band ``band``: gray of ``src`` against ``model`` -> ``mask``; update.
+
+    With ``use_exclude``, pixels where ``exclude`` (H, W) uint8 is nonzero never move
+    (their model is still updated, so a mask lifted later starts from a current one).
 
     ``model`` (H, W) float32 is the background (``use_float``: running average, updated
     as ``cv2.accumulateWeighted`` does, ``m + alpha (g - m)`` in float32, which rounds
@@ -67,23 +71,59 @@ def _motion_band(
         row = src[y]
         background = model[y]
         out = mask[y]
+        skip = exclude[y] if use_exclude else exclude[0]
         for x in range(width):
             if channels == 3:
                 g = np.float32(gray_value(row[3 * x], row[3 * x + 1], row[3 * x + 2]))
             else:
                 g = np.float32(row[x])
             m = background[x]
-            out[x] = np.uint8(255) if abs(g - m) > limit else np.uint8(0)
+            moves = abs(g - m) > limit and not (use_exclude and skip[x] != 0)
+            out[x] = np.uint8(255) if moves else np.uint8(0)
             background[x] = m + (g - m) * gain if use_float else g
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def _motion_parallel(
     bands: int, src: np.ndarray, channels: int, model: np.ndarray, mask: np.ndarray,
-    threshold: float, alpha: float, use_float: bool,
+    threshold: float, alpha: float, use_float: bool, exclude: np.ndarray, use_exclude: bool,
 ) -> None:
     for band in prange(bands):
-        _motion_band(band, bands, src, channels, model, mask, threshold, alpha, use_float)
+        _motion_band(band, bands, src, channels, model, mask, threshold, alpha, use_float,
+                     exclude, use_exclude)
+
+
+@njit(cache=True, nogil=True)
+def _clear_band(band: int, bands: int, mask: np.ndarray, exclude: np.ndarray) -> None:
+    """Rows of band ``band``: ``mask`` = 0 where ``exclude`` is nonzero."""
+    height, width = mask.shape
+    for y in range(band * height // bands, (band + 1) * height // bands):
+        out = mask[y]
+        skip = exclude[y]
+        for x in range(width):
+            if skip[x] != 0:
+                out[x] = 0
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _clear_parallel(bands: int, mask: np.ndarray, exclude: np.ndarray) -> None:
+    for band in prange(bands):
+        _clear_band(band, bands, mask, exclude)
+
+
+_NO_EXCLUDE = np.zeros((1, 1), np.uint8)
+
+
+def _require_exclude(exclude: np.ndarray | None, height: int, width: int) -> np.ndarray | None:
+    """``exclude`` as a (H, W) uint8 view (a bool array is viewed, not copied), or None."""
+    if exclude is None:
+        return None
+    if not isinstance(exclude, np.ndarray) or exclude.dtype not in (np.bool_, np.uint8) \
+            or exclude.shape != (height, width):
+        raise ValueError(f"exclude must be bool or uint8 with shape ({height}, {width}), got {describe(exclude)}")
+    if not exclude.flags.c_contiguous:
+        raise ValueError("exclude must be C-contiguous (use numpy.ascontiguousarray)")
+    return exclude.view(np.uint8)
 
 
 @njit(cache=True, nogil=True)
@@ -116,6 +156,11 @@ class MotionDetector:
     4. regions: bounding boxes of the 8-connected components of at least ``min_area``
        pixels;
     5. score: the fraction of moving pixels of the cleaned mask.
+
+    Pixels of an ``exclude`` mask (trees, a road outside the property) never move: they
+    are cleared before the clean-up (so their motion cannot spill over the border by a
+    closing) and after it (so a closing cannot fill them in); boxes and score count only
+    what is left.
 
     A scene cut (:class:`SceneCut`), a change of shape or :meth:`reset` restarts the
     model from the current frame, which then reports no motion and ``reset=True``.
@@ -189,13 +234,16 @@ class MotionDetector:
         self.scene_cut.reset()
 
     def update(
-        self, image: np.ndarray, *, mask_out: np.ndarray | None = None, keep_mask: bool = True
+        self, image: np.ndarray, *, mask_out: np.ndarray | None = None, keep_mask: bool = True,
+        exclude: np.ndarray | None = None,
     ) -> MotionResult:
         """Feed the next frame; return where it moves.
 
         Parameters
         ----------
         image : numpy.ndarray, shape (H, W, 3) BGR or (H, W) gray, uint8, C-contiguous
+        exclude : numpy.ndarray, shape (H, W), bool or uint8, optional, keyword-only
+            Nonzero where motion is ignored (masked areas); see the class docstring.
         mask_out : numpy.ndarray, shape (H, W), uint8, optional, keyword-only
             Where to write the mask; by default a new array each call, because the
             result usually outlives the next call (it travels with its frame).
@@ -214,6 +262,7 @@ class MotionDetector:
         image = require_image("image", image, channels=(None, 3))
         height, width = image.shape[:2]
         channels = 1 if image.ndim == 2 else 3
+        excluded = _require_exclude(exclude, height, width)
         flat = image.reshape(height, width * channels)
         if self._model is None or self._model.shape != (height, width):
             self._model = np.empty((height, width), np.float32)
@@ -233,6 +282,7 @@ class MotionDetector:
         run_bands(
             _motion_band, _motion_parallel, thread_count(height),
             flat, channels, self._model, self._raw, self.threshold, self.alpha, use_float,
+            _NO_EXCLUDE if excluded is None else excluded, excluded is not None,
         )
         cleaned = self._raw
         if self.ksize > 1:
@@ -243,6 +293,8 @@ class MotionDetector:
             rows = require_scratch(self._scratch, bands, length)
             morphology(self._raw, op="open", ksize=self.ksize, out=self._mask, scratch=rows)
             morphology(self._mask, op="close", ksize=self.ksize, out=self._raw, scratch=rows)
+            if excluded is not None:  # a closing may fill excluded pixels between moving ones
+                run_bands(_clear_band, _clear_parallel, thread_count(height), self._raw, excluded)
         boxes, areas, moving = connected_boxes(cleaned, min_area=self.min_area, work=self._work)
         score = moving / float(height * width)
         mask = None

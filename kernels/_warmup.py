@@ -79,6 +79,7 @@ def _motion(frame: np.ndarray, gray: np.ndarray) -> None:
         detector = MotionDetector(method, min_area=1)
         detector.update(frame)
         detector.update(frame[::-1].copy())
+        detector.update(frame, exclude=np.ones(frame.shape[:2], bool))
 
 
 def _resize(frame: np.ndarray, gray: np.ndarray) -> None:

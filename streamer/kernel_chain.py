@@ -30,7 +30,7 @@ chain per stream; each resets itself on a scene cut or a change of resolution.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Annotated, Any, Literal, NamedTuple, Union
 
@@ -464,8 +464,14 @@ class KernelChain:
             self._spare = image
         return out
 
-    def apply(self, image: np.ndarray) -> ChainResult:
-        """Process ``image`` (H, W, 3) uint8 BGR; see the class docstring."""
+    def apply(self, image: np.ndarray, *,
+              motion_exclude: Callable[[tuple[int, int]], np.ndarray | None] | None = None) -> ChainResult:
+        """Process ``image`` (H, W, 3) uint8 BGR; see the class docstring.
+
+        ``motion_exclude``, called with the (H, W) of the picture the motion step sees
+        (after any resize before it), returns where motion is ignored: (H, W) bool or
+        uint8, nonzero inside the masks, or None.
+        """
         edges: np.ndarray | None = None
         motion: K.MotionResult | None = None
         for i, step in enumerate(self._plan):
@@ -493,7 +499,8 @@ class KernelChain:
                 edges = K.canny_edges(image, low=step.low, high=step.high,
                                       out=np.empty((height, width), np.uint8), stack=self._stack)
             elif isinstance(step, Motion):
-                motion = self._state[i].update(image, keep_mask=step.mask)
+                exclude = motion_exclude(image.shape[:2]) if motion_exclude is not None else None
+                motion = self._state[i].update(image, keep_mask=step.mask, exclude=exclude)
             elif isinstance(step, Resize):
                 if image.shape[:2] != (step.height, step.width):
                     # Area sampling only shrinks; enlarging falls back to bilinear.

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from streamer import kernels
+from streamer.analytics.masks import MotionMasks
 from streamer.analytics.stage import AnalyticsStage, build_analytics
 from streamer.bus import EventBus, Record
 from streamer.config import RunSettings
@@ -254,7 +255,9 @@ class Runner:
         s = self.settings
         stages: list[Stage] = []
         if self.chain:
-            stages.append(KernelStage(self.chain))
+            # Masks with motion: true (the default) clear motion inside the kernel stage's
+            # motion step, so their pixels never count toward the motion gate or its boxes.
+            stages.append(KernelStage(self.chain, motion_masks=MotionMasks(s.masks) or None))
         shapes: list[Annotator] = []
         if self.detector is not None:
             self._detect_stage = DetectStage(self.detectors, every=s.detect_every, min_motion=s.detect_min_motion)

@@ -6,11 +6,13 @@ stage's own thread, ``process`` takes a frame and hands it on.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numba
+import numpy as np
 
 from streamer.detection import Detections, Detector
 from streamer.frames import Frame
@@ -19,13 +21,20 @@ from streamer.overlay import Overlay
 
 
 class KernelStage:
-    """Runs the user's image-processing chain on every frame."""
+    """Runs the user's image-processing chain on every frame.
+
+    ``motion_masks`` (e.g. :class:`streamer.analytics.masks.MotionMasks`), called with the
+    source picture's (width, height) and the motion step's (H, W), gives the pixels the
+    motion step ignores, or None.
+    """
 
     name = "kernels"
 
-    def __init__(self, chain: KernelChain, *, threads: int = 1) -> None:
+    def __init__(self, chain: KernelChain, *, threads: int = 1,
+                 motion_masks: Callable[[tuple[int, int], tuple[int, int]], np.ndarray | None] | None = None) -> None:
         self.chain = chain
         self.threads = threads
+        self.motion_masks = motion_masks
 
     def start(self) -> None:
         # Numba's thread count is per calling thread: one per stage beats two on 2 cores,
@@ -33,7 +42,9 @@ class KernelStage:
         numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
 
     def process(self, frame: Frame) -> Frame:
-        result = self.chain.apply(frame.image)
+        masks = self.motion_masks
+        exclude = None if masks is None else functools.partial(masks, (frame.width, frame.height))
+        result = self.chain.apply(frame.image, motion_exclude=exclude)
         frame.image = result.image
         if result.edges is not None:
             frame.edges = result.edges

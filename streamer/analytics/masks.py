@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -91,3 +93,49 @@ class Mask:
         if self.motion:
             motion_mask[self.raster(motion_mask.shape[:2])] = 0
         return motion_mask
+
+
+class MotionMasks:
+    """The masks that apply to motion, as one raster for the kernel stage's motion step.
+
+    Called with the source picture's (width, height) and the (H, W) of the picture the
+    motion step sees: each polygon is laid out for the source (pixels or fractions), then
+    scaled to the motion picture (a ``resize`` step may come before ``motion``). The raster
+    is cached per pair of sizes; used from the kernel stage's thread only.
+
+    Parameters
+    ----------
+    configs : sequence of MaskConfig
+        A camera's ``masks``; those with ``motion: false`` are left out.
+
+    Examples
+    --------
+    >>> from streamer.analytics import MaskConfig
+    >>> masks = MotionMasks([MaskConfig(polygon=[[0, 0], [0.5, 0], [0.5, 1], [0, 1]], units="fraction")])
+    >>> raster = masks((640, 360), (180, 320))   # the motion step runs on a half-size picture
+    >>> raster.shape, bool(raster[90, 10]), bool(raster[90, 300])
+    ((180, 320), True, False)
+    """
+
+    def __init__(self, configs: Sequence[MaskConfig]) -> None:
+        self.configs = [c for c in configs if c.motion]
+        self._key: tuple[tuple[int, int], tuple[int, int]] | None = None
+        self._raster: np.ndarray | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.configs)
+
+    def __call__(self, source_size: FrameSize, shape: tuple[int, int]) -> np.ndarray | None:
+        """(H, W) bool, True where motion is ignored; None without motion masks."""
+        if not self.configs:
+            return None
+        key = ((int(source_size[0]), int(source_size[1])), (int(shape[0]), int(shape[1])))
+        if key != self._key or self._raster is None:
+            (width, height), (rows, cols) = key
+            scale = np.array([cols / width, rows / height])
+            raster = np.zeros((rows, cols), np.uint8)
+            for config in self.configs:  # one call each: overlapping polygons stay filled
+                polygon = config.pixels((width, height)) * scale
+                cv2.fillPoly(raster, [np.round(polygon).astype(np.int32)], 1)
+            self._raster, self._key = raster.view(bool), key
+        return self._raster
