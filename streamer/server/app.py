@@ -38,6 +38,7 @@ from aiohttp import web
 
 from streamer.server import live
 from streamer.server.board import Board
+from streamer.server.live import BOARD, HUBS, METRICS
 
 if TYPE_CHECKING:
     from streamer.metrics import Metrics
@@ -91,7 +92,9 @@ def auth_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamResp
         if "token" in request.query:
             # Once is enough: a cookie carries the session; a page drops the token from its address.
             if request.method == "GET" and request.path == "/":
-                response: web.StreamResponse = web.HTTPSeeOther(request.rel_url.without_query("token"))
+                kept = [(k, v) for k, v in request.rel_url.query.items() if k != "token"]
+                response: web.StreamResponse = web.Response(
+                    status=303, headers={"Location": str(request.rel_url.with_query(kept))})
             else:
                 response = await handler(request)
             response.set_cookie(COOKIE, _session(token), httponly=True, samesite="Strict", path="/")
@@ -101,16 +104,22 @@ def auth_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamResp
     return auth
 
 
+def _secure(response: web.StreamResponse) -> None:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.content_type == "text/html":
+        response.headers["Content-Security-Policy"] = CSP
+
+
 @web.middleware
 async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        response = exc
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    if response.content_type == "text/html":
-        response.headers["Content-Security-Policy"] = CSP
+        _secure(exc)
+        raise
+    if not response.prepared:  # a stream (MJPEG) sent its headers already
+        _secure(response)
     return response
 
 
@@ -124,7 +133,7 @@ def _static(name: str) -> Handler:
 
 
 async def status_route(request: web.Request) -> web.Response:
-    board: Board = request.app["board"]
+    board: Board = request.app[BOARD]
     return web.json_response(board.status(), headers={"Cache-Control": "no-store"})
 
 
@@ -133,14 +142,14 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    board: Board = request.app["board"]
+    board: Board = request.app[BOARD]
     ready, states = board.ready()
     return web.Response(status=200 if ready else 503, content_type="application/json",
                         text=json.dumps({"ready": ready, "cameras": states}))
 
 
 async def metrics_route(request: web.Request) -> web.Response:
-    registry: Metrics | None = request.app["metrics"]
+    registry: Metrics | None = request.app[METRICS]
     if registry is None:
         raise web.HTTPNotFound(text="no metrics\n")
     body, content_type = registry.exposition()
@@ -151,7 +160,7 @@ async def metrics_route(request: web.Request) -> web.Response:
 
 async def hls(request: web.Request) -> web.FileResponse:
     """A file of a camera's HLS folder; nothing outside that folder, no hidden files."""
-    board: Board = request.app["board"]
+    board: Board = request.app[BOARD]
     name = request.match_info["camera"]
     entry = board.camera(name)
     if entry is None or entry.hls_dir is None:
@@ -171,12 +180,12 @@ async def hls(request: web.Request) -> web.FileResponse:
 
 
 def build_app(board: Board, *, metrics: Metrics | None = None, token: str | None = None) -> web.Application:
-    """The application; ``app["hubs"]`` (camera name -> :class:`~streamer.server.live.Hub`) is
+    """The application; ``app[HUBS]`` (camera name -> :class:`~streamer.server.live.Hub`) is
     filled by the server thread once its loop runs."""
     app = web.Application(middlewares=[headers_middleware, auth_middleware(token)])
-    app["board"] = board
-    app["metrics"] = metrics
-    app["hubs"] = {}
+    app[BOARD] = board
+    app[METRICS] = metrics
+    app[HUBS] = {}
     app.router.add_get("/", _static("index.html"))
     for name in STATIC:
         if name != "index.html":

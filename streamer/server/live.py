@@ -108,6 +108,12 @@ class Hub:
             self._served_age.observe(max(0.0, time.monotonic() - picture.capture_time))
 
 
+#: The application's shared objects (:func:`streamer.server.app.build_app` sets them).
+BOARD: web.AppKey[Board] = web.AppKey("board", Board)
+METRICS: web.AppKey[Metrics | None] = web.AppKey("metrics", object)
+HUBS: web.AppKey[dict[str, Hub]] = web.AppKey("hubs", dict)
+
+
 def _picture_headers(picture: Picture) -> dict[str, str]:
     return {"X-Frame-Seq": str(picture.seq), "X-Frame-Index": str(picture.index),
             "X-Frame-Age-Ms": f"{1000.0 * (time.monotonic() - picture.capture_time):.1f}",
@@ -115,11 +121,11 @@ def _picture_headers(picture: Picture) -> dict[str, str]:
 
 
 def _hub(request: web.Request) -> Hub:
-    hubs: dict[str, Hub] = request.app["hubs"]
+    hubs: dict[str, Hub] = request.app[HUBS]
     name = request.match_info["camera"]
     hub = hubs.get(name)
     if hub is None:
-        board: Board = request.app["board"]
+        board: Board = request.app[BOARD]
         if board.camera(name) is not None:
             raise web.HTTPNotFound(text=f"camera {name}: no live view\n")
         raise web.HTTPNotFound(text=f"no camera named {name!r}\n")
@@ -135,7 +141,7 @@ async def snapshot(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="after: expected a frame sequence number\n") from None
     wait = SNAPSHOT_WAIT if after > 0 else FIRST_FRAME_WAIT
     if hub.view.seq <= after:
-        await hub.wait_newer(after if after > 0 else 0, wait)
+        await hub.wait_newer(max(0, after), wait)
     picture = await hub.picture()
     if picture is None:
         return web.Response(status=503, text=f"camera {hub.entry.name}: no frame yet\n", headers={"Retry-After": "1"})
@@ -146,7 +152,7 @@ async def snapshot(request: web.Request) -> web.Response:
 async def mjpeg(request: web.Request) -> web.StreamResponse:
     """``multipart/x-mixed-replace`` of JPEG frames until the client goes or the camera ends."""
     hub = _hub(request)
-    board: Board = request.app["board"]
+    board: Board = request.app[BOARD]
     entry = hub.entry
     if entry.viewers >= board.max_viewers:
         return web.Response(

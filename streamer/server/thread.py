@@ -18,7 +18,7 @@ from aiohttp import web
 
 from streamer.errors import ConfigError
 from streamer.server.board import Board
-from streamer.server.live import Hub
+from streamer.server.live import BOARD, HUBS, METRICS, Hub
 
 log = logging.getLogger("streamer")
 
@@ -88,12 +88,12 @@ class ServerThread:
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
-        board: Board = self.app["board"]
+        board: Board = self.app[BOARD]
         loop = asyncio.get_running_loop()
         for name in board.names:
             entry = board.camera(name)
             if entry is not None and entry.view is not None:
-                self.app["hubs"][name] = Hub(entry, entry.view, loop, self._pool, self.app["metrics"])
+                self.app[HUBS][name] = Hub(entry, entry.view, loop, self._pool, self.app[METRICS])
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT)
         await runner.setup()
         try:
@@ -104,7 +104,7 @@ class ServerThread:
             self._started.set()
             await self._stop.wait()
         finally:
-            for hub in self.app["hubs"].values():
+            for hub in self.app[HUBS].values():
                 hub.detach()
             await asyncio.sleep(0)  # let viewers see the end and close their streams
             await runner.cleanup()
