@@ -26,7 +26,7 @@ from streamer.detection.graph import GraphInfo, file_sha256, read_graph
 from streamer.detection.labels import default_labels
 from streamer.errors import ConfigError, ModelError
 
-FamilyName = Literal["yolox", "nanodet", "ultralytics", "fastestdet"]
+FamilyName = Literal["yolox", "nanodet", "ultralytics", "fastestdet", "centerface"]
 
 
 class InputSpec(BaseModel):
