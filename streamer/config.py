@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, Valid
 
 from streamer.analytics.config import LineConfig, MaskConfig, ZoneConfig
 from streamer.errors import ConfigError, did_you_mean
+from streamer.events.config import EventsConfig, events_setting
 from streamer.kernel_chain import KernelStep, KernelStepError, parse_kernels
 from streamer.sources.urls import is_live, output_stem
 
@@ -106,6 +107,8 @@ class RunSettings(BaseModel):
     lines: list[LineConfig] = Field(default_factory=list, description="lines: crossings per direction and class")
     masks: list[MaskConfig] = Field(default_factory=list, description="polygons where detections are ignored")
     trails: bool = Field(True, description="draw a short trail behind each tracked object")
+    events: EventsConfig | None = Field(
+        None, description="events file, snapshots and clips (true: the defaults; see streamer.events.config)")
     # -- watching it live (top level only, except show) --------------------------------------
     serve: str | None = Field(None, description="[HOST:]PORT of the built-in HTTP server (host 127.0.0.1 unless given)")
     token: SecretStr | None = Field(None, description="token every route of --serve but /healthz needs")
@@ -141,10 +144,15 @@ class RunSettings(BaseModel):
             raise ValueError(str(exc).removeprefix(f"--serve {str(v).strip()}: ")) from None
         return str(v)
 
+    @field_validator("events", mode="before")
+    @classmethod
+    def _events(cls, v: Any) -> Any:
+        return events_setting(v)
+
     @property
     def tracking(self) -> bool:
-        """Whether objects are tracked: as set, else whenever zones or lines need ids."""
-        return self.track if self.track is not None else bool(self.zones or self.lines)
+        """Whether objects are tracked: as set, else whenever zones, lines or events need ids."""
+        return self.track if self.track is not None else bool(self.zones or self.lines or self.events)
 
     @field_validator("classes", mode="before")
     @classmethod
@@ -195,17 +203,30 @@ class RunSettings(BaseModel):
         ``jsonl`` overrides the JSONL path. Whether the paths may be written is checked by
         :func:`streamer.outputs.paths.check_outputs`.
         """
-        live = is_live(source)
-        stem = self.name or output_stem(source)
-        if self.out is not None:
-            folder = self.out.parent
-            stem = self.out.stem.removesuffix(".annotated") or stem
-        elif self.out_dir is not None:
-            folder = self.out_dir
-        else:
-            folder = Path(".") if live else Path(source).parent
+        folder, stem = self._folder_and_stem(source)
         video = None if self.no_video else (self.out or folder / f"{stem}.annotated.mp4")
         return video, self.jsonl or folder / f"{stem}.detections.jsonl"
+
+    def _folder_and_stem(self, source: str) -> tuple[Path, str]:
+        """Where a source's outputs go and the stem of their names (see :meth:`outputs_for`)."""
+        stem = self.name or output_stem(source)
+        if self.out is not None:
+            return self.out.parent, self.out.stem.removesuffix(".annotated") or stem
+        if self.out_dir is not None:
+            return self.out_dir, stem
+        return (Path(".") if is_live(source) else Path(source).parent), stem
+
+    def events_for(self, source: str) -> tuple[Path, Path] | None:
+        """(events JSONL, folder of snapshots and clips), or None when events are off.
+
+        Beside the other outputs, named alike: ``clip.events.jsonl`` and ``clip.events/``;
+        with ``events.dir`` the folder is ``DIR/NAME/`` (several cameras may share ``DIR``).
+        """
+        if self.events is None:
+            return None
+        folder, stem = self._folder_and_stem(source)
+        media = self.events.dir / stem if self.events.dir is not None else folder / f"{stem}.events"
+        return folder / f"{stem}.events.jsonl", media
 
     def device_options(self) -> dict[str, str]:
         """FFmpeg options for a V4L2 webcam."""
@@ -275,9 +296,29 @@ def _format_errors(exc: ValidationError, *, origin: str, root: yaml.Node | None 
         where = f"{origin}:{line}" if line else origin
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown key" + did_you_mean(str(loc[-1]), RunSettings.model_fields)
+            if len(loc) > 1:  # inside a block (events.retain.bogus): name the whole path
+                key = prefix + _loc_text(loc)
+                fields = getattr(RunSettings.model_fields.get(str(loc[0])), "annotation", None)
+                msg = "unknown key" + did_you_mean(str(loc[-1]), _nested_fields(fields, loc[1:-1]))
+            else:
+                msg = "unknown key" + did_you_mean(str(loc[-1]), RunSettings.model_fields)
         msgs.append(f"{where}: {key}: {msg}" if key else f"{where}: {msg}")
     return "; ".join(msgs)
+
+
+def _nested_fields(annotation: Any, path: tuple[Any, ...]) -> list[str]:
+    """Field names of the pydantic model at ``path`` under a field's annotation (``[]`` when
+    it is not a plain model, e.g. a list of them)."""
+    import typing
+
+    model = next((a for a in (annotation, *typing.get_args(annotation))
+                  if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    for key in (k for k in path if not isinstance(k, int)):  # list items: the item's model
+        field = model.model_fields.get(str(key)) if model is not None else None
+        model = getattr(field, "annotation", None) if field is not None else None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+    return list(model.model_fields) if model is not None else []
 
 
 def _check_expansion(root: yaml.Node | None, path: Path) -> None:

@@ -51,6 +51,10 @@ class Frame:
         Epoch seconds at capture, for live sources (lets outputs be matched to real time).
     analytics : AnalyticsResult or None
         Zone and line figures and the events decided on this frame (the analytics stage).
+    events : list of dict
+        The event records published on this frame (:mod:`streamer.bus` shape, plus
+        ``box`` and the ``snapshot``/``crop``/``clip`` paths they name), for the outputs
+        that write snapshots; empty when events are off.
     """
 
     index: int
@@ -66,6 +70,7 @@ class Frame:
     timings: dict[str, float] = field(default_factory=dict)
     wall_time: float | None = None
     analytics: AnalyticsResult | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def time(self) -> float | None:

@@ -20,6 +20,7 @@ from streamer.tracking import ByteTracker, warmup
 
 if TYPE_CHECKING:
     from streamer.config import RunSettings
+    from streamer.events.publisher import EventPublisher
 
 
 class AnalyticsStage:
@@ -36,6 +37,9 @@ class AnalyticsStage:
         The camera's masks, zones and lines.
     on_event : callable, optional
         Called with each :class:`AnalyticsEvent`, in order (e.g. the JSONL writer).
+    publisher : EventPublisher, optional
+        Publishes the frame's event records (appearances, disappearances and the
+        analytics events) on the bus; its ``start`` record goes out when the stage starts.
 
     Notes
     -----
@@ -48,16 +52,20 @@ class AnalyticsStage:
 
     def __init__(self, labels: Sequence[str], *, tracker: ByteTracker | None = None,
                  analytics: CameraAnalytics | None = None,
-                 on_event: Callable[[AnalyticsEvent], None] | None = None) -> None:
+                 on_event: Callable[[AnalyticsEvent], None] | None = None,
+                 publisher: EventPublisher | None = None) -> None:
         self.labels = tuple(labels)
         self.tracker = tracker
         self.analytics = analytics
         self._on_event = on_event
+        self.publisher = publisher
         self.events: Counter[str] = Counter()
 
     def start(self) -> None:
         if self.tracker is not None:
             warmup()  # SciPy's import (~1 s here) and the IoU kernel, before the first frame
+        if self.publisher is not None:
+            self.publisher.start()
 
     def process(self, frame: Frame) -> Frame:
         detections = frame.detections if frame.detections is not None else Detections.empty(labels=self.labels)
@@ -73,14 +81,19 @@ class AnalyticsStage:
                 self.tracker.reset()  # a scene cut or a new picture size: old tracks are gone
             still = not frame.detected and motion is not None and not motion.boxes.size
             detections = self.tracker.update(detections, detected=frame.detected, time=t, still=still)
+        events: list[AnalyticsEvent] = []
         if self.analytics is not None:
             result = self.analytics.update(detections, t, size, masked=True)
             frame.analytics = result
             detections = result.detections
-            for event in result.events:
+            events = result.events
+            for event in events:
                 self.events[event.kind] += 1
                 if self._on_event is not None:
                     self._on_event(event)
+        if self.publisher is not None:
+            self.publisher.frame(frame, detections, events,
+                                 self.tracker.track_ids() if self.tracker is not None else None)
         frame.detections = detections
         return frame
 
@@ -89,7 +102,8 @@ class AnalyticsStage:
 
 
 def build_analytics(settings: RunSettings, labels: Sequence[str],
-                    on_event: Callable[[AnalyticsEvent], None] | None = None
+                    on_event: Callable[[AnalyticsEvent], None] | None = None,
+                    publisher: EventPublisher | None = None,
                     ) -> tuple[AnalyticsStage | None, list[Annotator]]:
     """The stage and the annotators a camera's settings ask for (None and [] when none).
 
@@ -101,7 +115,7 @@ def build_analytics(settings: RunSettings, labels: Sequence[str],
     from streamer.analytics.draw import LineAnnotator, ZoneAnnotator
 
     has_shapes = bool(settings.zones or settings.lines or settings.masks)
-    if not (settings.tracking or has_shapes):
+    if not (settings.tracking or has_shapes or publisher is not None):
         return None, []
     tracker = ByteTracker(lost_seconds=settings.track_lost) if settings.tracking else None
     analytics = (CameraAnalytics(settings.zones, settings.lines, settings.masks, labels=labels,
@@ -114,4 +128,5 @@ def build_analytics(settings: RunSettings, labels: Sequence[str],
         annotators.append(LineAnnotator())
     if tracker is not None and settings.trails:
         annotators.append(TrailAnnotator())
-    return AnalyticsStage(labels, tracker=tracker, analytics=analytics, on_event=on_event), annotators
+    return AnalyticsStage(labels, tracker=tracker, analytics=analytics, on_event=on_event,
+                          publisher=publisher), annotators

@@ -37,7 +37,8 @@ class JsonlSink:
     name = "jsonl"
     policy = Policy.BLOCK
 
-    def __init__(self, path: str | Path, labels: Sequence[str], *, flush_every: float = 1.0) -> None:
+    def __init__(self, path: str | Path, labels: Sequence[str], *, flush_every: float = 1.0,
+                 append: bool = False) -> None:
         self.path = Path(path)
         self._labels = list(labels)
         self._flush_every = flush_every
@@ -51,7 +52,10 @@ class JsonlSink:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+            self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC), 0o666)
+            if append:  # after what an earlier run wrote, without a line a crash cut short
+                self._size = _whole_lines(self.path)
+                os.ftruncate(self._fd, self._size)
         except OSError as exc:
             raise SinkError(f"{self.path}: cannot create ({os_reason(exc)})") from None
 
@@ -132,3 +136,15 @@ class JsonlSink:
                 self._fd = None
                 if fd is not None:
                     os.close(fd)
+
+
+def _whole_lines(path: Path) -> int:
+    """Bytes of ``path`` up to and including its last newline."""
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        fh.seek(max(0, size - (1 << 16)))
+        tail = fh.read()
+    cut = tail.rfind(b"\n")
+    if cut >= 0:
+        return size - len(tail) + cut + 1
+    return 0 if size <= (1 << 16) else size  # one line longer than 64 KiB: keep it

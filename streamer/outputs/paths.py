@@ -45,15 +45,19 @@ class PlannedOutputs:
         The input as given (a path, a URL or a device).
     video, jsonl : Path or None
         The outputs, None for none.
+    events : Path or None
+        The events JSONL (:mod:`streamer.events.file`), None for none.
     """
 
     camera: str
     source: str
     video: Path | None
     jsonl: Path | None
+    events: Path | None = None
 
     def outputs(self) -> list[tuple[str, Path]]:
-        return [(kind, p) for kind, p in (("video", self.video), ("detections", self.jsonl)) if p is not None]
+        return [(kind, p) for kind, p in (("video", self.video), ("detections", self.jsonl), ("events", self.events))
+                if p is not None]
 
 
 def os_reason(exc: BaseException) -> str:
@@ -92,7 +96,7 @@ def is_streamer_output(path: Path, kind: str) -> bool:
     try:
         if path.stat().st_size == 0:
             return True
-        if kind == "detections":
+        if kind in ("detections", "events"):
             with path.open("rb") as fh:
                 first = fh.readline(1 << 16)
             record = json.loads(first)

@@ -83,6 +83,9 @@ class Backoff:
         return base * (1.0 + self.jitter * (2.0 * rng.random() - 1.0))
 
 
+NO_DECODER = "unsupported codec: FFmpeg has no decoder for this video stream"
+
+
 class _Permanent(Exception):
     """A failure that reconnecting cannot fix."""
 
@@ -97,7 +100,9 @@ def _classify(exc: BaseException) -> str | None:
         return "forbidden (403): the credentials are not allowed this stream"
     if isinstance(exc, (av.error.HTTPBadRequestError, av.error.HTTPOtherClientError)):
         return f"rejected by the server ({exc.strerror})"
-    if isinstance(exc, (av.error.DecoderNotFoundError, av.error.DemuxerNotFoundError, av.error.ProtocolNotFoundError)):
+    if isinstance(exc, av.error.DecoderNotFoundError):
+        return NO_DECODER
+    if isinstance(exc, (av.error.DemuxerNotFoundError, av.error.ProtocolNotFoundError)):
         return f"unsupported: {exc.strerror}"
     if isinstance(exc, _Permanent):
         return str(exc)
@@ -233,6 +238,11 @@ class LiveSource:
         if not container.streams.video:
             container.close()
             raise _Permanent("has no video stream")
+        if container.streams.video[0].codec_context is None:
+            # A codec FFmpeg does not know (e.g. JPEG 2000 over RTP: a video stream with codec
+            # "none"): no decoder, and decoding raises nothing useful. It was retried for ever.
+            container.close()
+            raise _Permanent(NO_DECODER)
         return container
 
     def _connect(self, first: bool) -> tuple[av.container.InputContainer | None, str]:

@@ -226,6 +226,14 @@ class ByteTracker:
         """Tracks held: tentative, tracked and lost."""
         return int(self._i.shape[0])
 
+    def track_ids(self) -> np.ndarray:
+        """Ids of the confirmed tracks held (followed or lost): (K,) int64, a copy.
+
+        An id missing here that was given out before is gone for good (removed after
+        ``lost_frames``/``lost_seconds``, or by :meth:`reset`).
+        """
+        return self._i[self._i[:, _STATE] != TENTATIVE, _ID]
+
     @property
     def capacity(self) -> int:
         """Rows allocated in the track arrays (equal to ``len(self)``: they are compacted
