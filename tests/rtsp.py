@@ -27,6 +27,10 @@ The server is ``tests/rtsp_server.py`` run by Debian's ``/usr/bin/python3`` (the
 * A stall with the connection open: the read raises ``av.error.ExitError`` ("Immediate exit
   requested") after about twice PyAV's read timeout; the same container reads on after a resume
   (through a new ``decode()``/``demux()`` iterator: the old generator is finished).
+* A forbidden mount (``--forbid``): ``av.error.HTTPForbiddenError`` (403), at once. A JPEG 2000
+  mount (``--pattern /x=jpeg2000``): ``av.open`` succeeds only when its open timeout cuts the
+  probing (FFmpeg never finds the parameters of a codec it does not know), with a video stream
+  whose ``codec_context`` is None; decoding it raises ``av.error.DecoderNotFoundError``.
 * The server killed mid-stream: the client's iteration simply ends (FFmpeg logs "End of file"),
   no exception, so a live source must treat end-of-stream as a disconnection.
 
@@ -95,6 +99,15 @@ def gst_rtsp_unavailable() -> str | None:
     return None
 
 
+@lru_cache(maxsize=8)
+def gst_elements_missing(names: tuple[str, ...]) -> str:
+    """Which of the GStreamer elements ``names`` the server's interpreter lacks ("" if none)."""
+    probe = ("import sys, gi; gi.require_version('Gst', '1.0'); from gi.repository import Gst; Gst.init(None); "
+             "print(' '.join(n for n in sys.argv[1:] if Gst.ElementFactory.find(n) is None))")
+    res = subprocess.run([str(GST_PYTHON), "-c", probe, *names], check=False, capture_output=True, text=True, timeout=30)
+    return res.stdout.strip() if res.returncode == 0 else " ".join(names)
+
+
 def require_gst_rtsp() -> None:
     """Skip the calling test, with the reason, when the RTSP server cannot run here."""
     reason = gst_rtsp_unavailable()
@@ -107,15 +120,20 @@ class RtspServer:
 
     ``mounts`` maps a mount path (``"/cam1"``) to a clip, or to several clips played in sequence
     (e.g. two sizes, for a resolution change). ``users`` maps a mount path to the
-    ``(name, password)`` it requires. Always :meth:`stop` it (``with`` does).
+    ``(name, password)`` it requires. ``patterns`` maps more mount paths to a codec of
+    ``rtsp_server.PATTERNS`` (a live test pattern: ``jpeg2000`` has no FFmpeg depacketizer);
+    DESCRIBE of a path in ``forbidden`` is answered 403. Always :meth:`stop` it (``with`` does).
     """
 
     def __init__(self, mounts: Mounts, *, users: Mapping[str, tuple[str, str]] | None = None,
-                 send_log: Path | None = None, ready_timeout: float = READY_TIMEOUT_S) -> None:
+                 send_log: Path | None = None, ready_timeout: float = READY_TIMEOUT_S,
+                 patterns: Mapping[str, str] | None = None, forbidden: Sequence[str] = ()) -> None:
         if not mounts:
             raise ValueError("RtspServer needs at least one mount")
         self.mounts = dict(mounts)
         self.users = dict(users or {})
+        self.patterns = dict(patterns or {})
+        self.forbidden = list(forbidden)
         self.send_log = send_log
         self.ready_timeout = ready_timeout
         self.port: int | None = None
@@ -137,6 +155,10 @@ class RtspServer:
             argv += ["--mount", f"{mount}={','.join(paths)}"]
         for mount, (name, password) in self.users.items():
             argv += ["--user", f"{mount}={name}:{password}"]
+        for mount, codec in self.patterns.items():
+            argv += ["--pattern", f"{mount}={codec}"]
+        for mount in self.forbidden:
+            argv += ["--forbid", mount]
         if self.send_log is not None:
             argv += ["--send-log", str(self.send_log)]
         return argv
@@ -337,7 +359,8 @@ def free_port() -> int:
 
 @pytest.fixture
 def rtsp_server() -> Iterator[Callable[..., RtspServer]]:
-    """A factory: ``rtsp_server(mounts, users=None, port=None, send_log=None)`` -> started server.
+    """A factory: ``rtsp_server(mounts, users=None, port=None, send_log=None, patterns=None,
+    forbidden=())`` -> started server (see :class:`RtspServer`).
 
     Skips (with the reason) when Debian's GStreamer RTSP server is not installed. Every server it
     started is stopped at teardown, whatever the test did.
@@ -346,8 +369,9 @@ def rtsp_server() -> Iterator[Callable[..., RtspServer]]:
     servers: list[RtspServer] = []
 
     def start(mounts: Mounts, *, users: Mapping[str, tuple[str, str]] | None = None,
-              port: int | None = None, send_log: Path | None = None) -> RtspServer:
-        server = RtspServer(mounts, users=users, send_log=send_log)
+              port: int | None = None, send_log: Path | None = None,
+              patterns: Mapping[str, str] | None = None, forbidden: Sequence[str] = ()) -> RtspServer:
+        server = RtspServer(mounts, users=users, send_log=send_log, patterns=patterns, forbidden=forbidden)
         servers.append(server)
         return server.start(port)
 

@@ -27,6 +27,12 @@ What it serves, and why it is built this way:
 * Bound to 127.0.0.1 only. ``--port 0`` lets the kernel pick a free port (race-free); the bound
   port is announced on stdout as ``READY <port>``.
 * Optional basic auth per mount (``--user /mount=name:password``); other mounts stay anonymous.
+* ``--forbid /mount`` answers that mount's DESCRIBE with 403 Forbidden, as a camera does for a
+  user who may log in but not view this stream. GstRtspServer's own permissions never answer
+  403 (no ACCESS is 404, no CONSTRUCT is 401), so the client's ``pre-describe-request`` does it.
+* ``--pattern /mount=CODEC`` serves a live test pattern in a codec of ``PATTERNS`` (encoded as it
+  plays): ``jpeg2000`` (RFC 5371) is a video codec GStreamer sends over RTP and FFmpeg cannot
+  depacketize, so the client sees a video stream with no decoder.
 
 Control channel, one command per line on stdin (each answered on stdout, ``OK <command>``):
 ``stall`` (every current session stops receiving frames; the connections stay open; sessions that
@@ -48,11 +54,17 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+gi.require_version("GstRtsp", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 # Demuxer per container: the loader is a fixed launch line, not decodebin (which would decode).
 DEMUXERS = {".mp4": "qtdemux", ".mov": "qtdemux", ".m4v": "qtdemux", ".ts": "tsdemux", ".mkv": "matroskademux"}
 AU_CAPS = "video/x-h264,stream-format=byte-stream,alignment=au"
+# --pattern codecs: encoder and payloader after a raw I420 test pattern. avenc_jpeg2000, not
+# openjpegenc: openjpegenc turns the FLUSHING of rtsp-media's PLAY seek into an error (the PLAY
+# then fails with 5XX); jpeg2000parse turns its J2C into the JPC rtpj2kpay takes.
+PATTERNS = {"jpeg2000": "avenc_jpeg2000 ! jpeg2000parse ! image/x-jpc ! rtpj2kpay name=pay0 pt=96"}
+PATTERN_RAW = "videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120,framerate=10/1"
 # A frame later than this against its due time means the feeder was held back (stall, or the wait
 # between DESCRIBE and PLAY): re-base the timeline on "now" rather than sending a backlog.
 REBASE_AFTER_NS = 200 * Gst.MSECOND
@@ -329,6 +341,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="serve CLIP (several: in sequence) at rtsp://127.0.0.1:PORT/PATH, looping")
     p.add_argument("--user", action="append", default=[], metavar="/PATH=NAME:PASSWORD",
                    help="require basic auth with these credentials on that mount")
+    p.add_argument("--pattern", action="append", default=[], metavar="/PATH=CODEC",
+                   help=f"serve a live test pattern in CODEC ({', '.join(PATTERNS)}) at PATH")
+    p.add_argument("--forbid", action="append", default=[], metavar="/PATH",
+                   help="answer DESCRIBE of PATH with 403 Forbidden")
     p.add_argument("--send-log", type=Path, help="append one line per frame sent (see SendLog)")
     # Real-time pacing is how this server always works (a live source stamped with the running
     # time, sinks that sync to the clock); the flag is accepted so callers can say so explicitly.
@@ -356,6 +372,15 @@ def main(argv: list[str]) -> int:
         for clip in clips.split(","):
             units.extend(load_clip(Path(clip)))
         mounts[path] = units
+    patterns: dict[str, str] = {}
+    for spec in args.pattern:
+        path, codec = split_pair(spec, "=", "--pattern")
+        if codec not in PATTERNS:
+            raise SystemExit(f"rtsp_server: --pattern codec {codec!r} is not one of {sorted(PATTERNS)}")
+        patterns[path] = f"( {PATTERN_RAW} ! {PATTERNS[codec]} )"
+    forbidden = set(args.forbid)
+    if not forbidden <= set(mounts) | set(patterns):
+        raise SystemExit(f"rtsp_server: --forbid for unknown mount(s) {sorted(forbidden - set(mounts) - set(patterns))}")
     users: dict[str, tuple[str, str]] = {}
     for spec in args.user:
         path, cred = split_pair(spec, "=", "--user")
@@ -400,11 +425,23 @@ def main(argv: list[str]) -> int:
                 perms.add_permission_for_role(role, GstRtspServer.RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, construct)
             factory.set_permissions(perms)
         mount_points.add_factory(path, factory)
+    for path, launch in patterns.items():
+        pattern = GstRtspServer.RTSPMediaFactory()
+        pattern.set_launch(launch)
+        pattern.set_shared(False)
+        mount_points.add_factory(path, pattern)
+
+    def pre_describe(_client: GstRtspServer.RTSPClient, ctx: GstRtspServer.RTSPContext) -> GstRtsp.RTSPStatusCode:
+        if ctx.uri.abspath in forbidden:
+            log(f"DESCRIBE {ctx.uri.abspath}: 403 Forbidden")
+            return GstRtsp.RTSPStatusCode.FORBIDDEN
+        return GstRtsp.RTSPStatusCode.OK
 
     def on_client(_server: GstRtspServer.RTSPServer, client: GstRtspServer.RTSPClient) -> None:
         log("client connected")
         client.connect("closed", lambda _c: log("client closed"))
         client.connect("describe-request", lambda _c, ctx: log(f"DESCRIBE {ctx.uri.abspath}"))
+        client.connect("pre-describe-request", pre_describe)
         client.connect("play-request", lambda _c, ctx: log(f"PLAY {ctx.uri.abspath}"))
 
     server.connect("client-connected", on_client)

@@ -67,7 +67,7 @@ class SourceInfo:
             parts = [f"#{s.index} {s.kind}: {s.codec}"]
             if s.profile:
                 parts[0] += f" ({s.profile})"
-            if s.kind == "video":
+            if s.kind == "video" and s.width is not None:
                 parts.append(f"{s.width}x{s.height}")
                 if s.pix_fmt:
                     parts.append(s.pix_fmt)
@@ -105,10 +105,10 @@ def stream_info(stream: av.stream.Stream) -> StreamInfo:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         return StreamInfo(
             **common,
-            width=ctx.width,
-            height=ctx.height,
+            width=ctx.width if ctx is not None else None,
+            height=ctx.height if ctx is not None else None,
             fps=Fraction(rate) if rate else None,
-            pix_fmt=ctx.format.name if ctx.format is not None else None,
+            pix_fmt=ctx.format.name if ctx is not None and ctx.format is not None else None,
         )
     if stream.type == "audio":
         layout = getattr(ctx, "layout", None)
