@@ -1,41 +1,43 @@
 """``--show``: a local window per camera (OpenCV's highgui), for people at a desk.
 
-Every window lives in one process-wide GUI thread (``streamer-window``): highgui's Qt
-backend wants all its calls from the thread that created its application object (calls from
-several output threads printed "Timers cannot be stopped from another thread" and can crash).
-A camera's :class:`WindowOutput` (``LATEST``) only hands its newest frame to that thread, so a
-slow screen never holds up the pipeline; the GUI thread shows the newest frame of each window
-and pumps events every ~15 ms. Closing a window stops showing that camera; ``q`` or Esc in
-any window stops the run (when a stop callback was given).
+Every window lives in one helper process (:mod:`streamer.outputs._window_gui`, started on the
+first frame): PyAV's wheel bundles xcb libraries under the same names OpenCV's Qt loads, and
+with PyAV loaded first (as in every run) Qt's first window hung for ever in-process. A
+camera's :class:`WindowOutput` (``LATEST``) copies its newest frame into shared memory (two
+slots, ~0.5 ms for 1280x720) and sends one line down a pipe; the helper shows the newest frame
+of each window and pumps events every ~15 ms. A slow screen never holds up the pipeline (the
+fan-out drops this output's oldest frames); a helper that dies ends this output only.
+Closing a window stops showing that camera; ``q`` or Esc in any window stops the run (when a
+stop callback was given). Ctrl-C is the run's: the helper ignores it and closes with the run.
 
 Without a display, :func:`check_display` says so in one line before anything starts: highgui's
-Qt backend aborts the whole process when it cannot reach the X server.
+Qt backend aborts its process when it cannot reach the X server.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import json
 import logging
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
+from multiprocessing import shared_memory
 
 import cv2
 import numpy as np
 
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, SinkError
 from streamer.frames import Frame
 from streamer.queues import Policy
 
 log = logging.getLogger("streamer")
 
-#: Milliseconds the GUI thread waits for a key per turn: a window repaints at up to ~60 fps.
-PUMP_MS = 15
-#: Qt inside opencv-python ships no fonts and says so on every start unless pointed at some.
-_FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype", "/usr/share/fonts")
+#: Seconds ``close`` waits for the helper to take a window down.
+CLOSE_TIMEOUT = 3.0
 
 
 def _gui_backend() -> str:
@@ -85,95 +87,122 @@ def check_display() -> None:
         raise ConfigError(f"--show: no display: cannot connect to the X server at DISPLAY={display}")
 
 
-class _Gui:
-    """The one thread that owns every highgui window of the process."""
+class _Slot:
+    """One window's shared memory: two pictures of one shape, written in turn."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.shape = shape
+        self.size = int(np.prod(shape))
+        self.shm = shared_memory.SharedMemory(create=True, size=2 * self.size)
+        self.turn = 0
+
+    def put(self, image: np.ndarray) -> int:
+        self.turn ^= 1
+        np.ndarray(self.shape, np.uint8, buffer=self.shm.buf, offset=self.turn * self.size)[...] = image
+        return self.turn
+
+    def release(self) -> None:
+        self.shm.close()
+        try:
+            self.shm.unlink()
+        except FileNotFoundError:
+            pass
+
+
+class _Display:
+    """The run's side of the window helper process (one for every window of the process)."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._pending: dict[str, np.ndarray] = {}
-        self._open: set[str] = set()
-        self._closing: set[str] = set()
-        self._hidden: set[str] = set()  # closed by the user: no longer shown
-        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._slots: dict[str, _Slot] = {}
+        self._closed: set[str] = set()  # by the user: no longer shown
+        self._failed: str | None = None
         self.on_quit: Callable[[], None] | None = None
         self.shown: dict[str, int] = {}
 
-    def show(self, title: str, image: np.ndarray) -> None:
-        with self._cond:
-            if title in self._hidden:
-                return
-            self._pending[title] = image
-            self._open.add(title)
-            if self._thread is None:
-                for d in _FONT_DIRS:
-                    if Path(d).is_dir():
-                        os.environ.setdefault("QT_QPA_FONTDIR", d)
-                        break
-                self._thread = threading.Thread(target=self._run, name="streamer-window", daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
+    def _start(self) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, "-m", "streamer.outputs._window_gui"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE)
+        threading.Thread(target=self._listen, args=(proc,), name="streamer-window", daemon=True).start()
+        return proc
 
-    def close(self, title: str, timeout: float = 2.0) -> None:
-        """Destroy the window (from the GUI thread) and wait until it is gone."""
-        with self._cond:
-            self._pending.pop(title, None)
-            self._hidden.discard(title)
-            if title not in self._open:
-                return
-            self._closing.add(title)
-            self._cond.notify_all()
-            self._cond.wait_for(lambda: title not in self._closing, timeout)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                # The Qt application belongs to this thread: it lives as long as the process.
-                self._cond.wait_for(lambda: bool(self._open))
-            try:
-                self._turn()
-            except cv2.error as exc:
-                log.warning("--show: window failed: %s", str(exc).strip().splitlines()[-1])
+    def _listen(self, proc: subprocess.Popen[bytes]) -> None:
+        """The helper's news: windows closed, keys pressed, its end."""
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            event = json.loads(line)
+            if event.get("event") == "closed":
                 with self._cond:
-                    self._hidden |= self._open
-                    self._open.clear()
-                    self._pending.clear()
-                    self._closing.clear()
+                    if event.get("by") == "user":
+                        self._closed.add(event["title"])
+                        log.info("--show: window %r closed; the camera goes on", event["title"])
+                    slot = self._slots.pop(event["title"], None)
+                    if slot is not None:
+                        slot.release()
                     self._cond.notify_all()
-
-    def _turn(self) -> None:
+            elif event.get("event") == "key" and self.on_quit is not None:
+                log.info("--show: %s pressed: stopping", event["key"])
+                self.on_quit()
+        code = proc.wait()
         with self._cond:
-            pending, self._pending = self._pending, {}
-            closing = set(self._closing)
-            open_now = self._open - closing
-        for title, image in pending.items():
-            if title in open_now:
-                cv2.imshow(title, image)
-                self.shown[title] = self.shown.get(title, 0) + 1
-        for title in closing:
-            if title in self.shown:
-                cv2.destroyWindow(title)
-        key = cv2.waitKey(PUMP_MS) & 0xFF
-        with self._cond:
-            self._open -= closing
-            self._closing -= closing
+            if self._slots and self._failed is None:
+                self._failed = f"the window process ended (exit status {code})"
+            for slot in self._slots.values():
+                slot.release()
+            self._slots.clear()
+            self._proc = None
             self._cond.notify_all()
-        for title in open_now:
-            if title in self.shown and cv2.getWindowProperty(title, cv2.WND_PROP_VISIBLE) < 1:
-                log.info("--show: window %r closed; the camera goes on", title)
-                with self._cond:
-                    self._open.discard(title)
-                    self._hidden.add(title)
-        if key in (ord("q"), 27) and self.on_quit is not None:
-            log.info("--show: %s pressed: stopping", "q" if key == ord("q") else "Esc")
-            self.on_quit()
+
+    def _send(self, message: dict[str, object]) -> None:
+        proc = self._proc
+        if proc is None or proc.stdin is None:
+            return
+        try:
+            proc.stdin.write((json.dumps(message) + "\n").encode())
+            proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            self._failed = self._failed or "the window process ended"
+
+    def show(self, title: str, image: np.ndarray) -> None:
+        with self._lock:
+            if self._failed is not None:
+                raise SinkError(f"--show: {self._failed}")
+            if title in self._closed:
+                return
+            if self._proc is None:
+                self._proc = self._start()
+            slot = self._slots.get(title)
+            if slot is None or slot.shape != image.shape:
+                if slot is not None:
+                    slot.release()
+                slot = self._slots[title] = _Slot(image.shape)
+            turn = slot.put(image)
+            self._send({"op": "show", "title": title, "shm": slot.shm.name, "shape": list(image.shape), "slot": turn})
+            self.shown[title] = self.shown.get(title, 0) + 1
+
+    def close(self, title: str) -> None:
+        """Take the window down and wait until it is gone; the helper ends with the last one."""
+        with self._cond:
+            self._closed.discard(title)
+            if title not in self._slots:
+                return
+            self._send({"op": "close", "title": title})
+            self._cond.wait_for(lambda: title not in self._slots, CLOSE_TIMEOUT)
+            slot = self._slots.pop(title, None)
+            if slot is not None:
+                slot.release()
+            if not self._slots and self._proc is not None and self._proc.stdin is not None:
+                self._proc.stdin.close()  # the last window: the helper exits
 
 
-_GUI = _Gui()
+_DISPLAY = _Display()
 
 
 def set_quit_callback(callback: Callable[[], None] | None) -> None:
     """What ``q`` or Esc in a window does (e.g. the run's ``stop``)."""
-    _GUI.on_quit = callback
+    _DISPLAY.on_quit = callback
 
 
 class WindowOutput:
@@ -192,12 +221,12 @@ class WindowOutput:
         self.title = f"streamer: {camera}"
 
     def write(self, frame: Frame) -> None:
-        _GUI.show(self.title, frame.image)
+        _DISPLAY.show(self.title, frame.image)
 
     def close(self) -> None:
-        _GUI.close(self.title)
+        _DISPLAY.close(self.title)
 
     @property
     def shown(self) -> int:
         """Frames put on screen so far (the newest wins: fewer than written when the screen is slow)."""
-        return _GUI.shown.get(self.title, 0)
+        return _DISPLAY.shown.get(self.title, 0)

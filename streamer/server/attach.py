@@ -186,6 +186,7 @@ class Served:
             "state": state,
             "source": public_source(str(runner.settings.source)),
             "live": runner.live,
+            "detector": runner.detector is not None,
             "elapsed": figures["elapsed"],
             "frames_in": figures["frames_in"],
             "frames_out": figures["frames_out"],

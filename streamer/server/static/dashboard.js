@@ -128,7 +128,7 @@ function render(status) {
     el(root, ".dropped").textContent = camera.dropped ?? 0;
     el(root, ".reconnects").textContent = camera.reconnects ?? 0;
     el(root, ".viewers").textContent = camera.viewers ?? 0;
-    el(root, ".detections").textContent = classList(camera.detections);
+    el(root, ".detections").textContent = camera.detector === false ? "no detector" : classList(camera.detections);
     const analytics = el(root, ".analytics");
     analytics.replaceChildren();
     if (camera.analytics) analytics.appendChild(analyticsTable(camera.analytics));
