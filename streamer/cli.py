@@ -160,6 +160,9 @@ def main() -> None:
 @click.option("--detect-workers", type=click.IntRange(1, 16), help="Detectors on successive frames in parallel [2 on a multi-core CPU, 1 on a GPU].")
 @click.option("--track/--no-track", default=None, help="Give each object an id across frames [on when the config has zones or lines].")
 @click.option("--track-lost", help="How long a lost track is kept to be found again, e.g. 2s [2s].")
+@click.option("--events/--no-events", default=None, help="Write STEM.events.jsonl (appear, disappear, enter, exit, cross, loiter, source) with a snapshot and a clip per event [off; the config's events: block].")
+@click.option("--snapshots/--no-snapshots", default=None, help="A JPEG of the frame and a crop of the object per event, in STEM.events/ (turns --events on) [on with events].")
+@click.option("--clips/--no-clips", default=None, help="An MP4 per event, from 5 s before to 5 s after the object left, in STEM.events/ (turns --events on) [on with events].")
 @click.option("--kernels", help='Image steps, e.g. "denoise=gaussian:ksize=5,white_balance=grayworld,gamma=0.8,edges=sobel".')
 @click.option("--out", type=click.Path(path_type=Path), help="Annotated video [beside a file: STEM.annotated.mp4].")
 @click.option("--out-dir", type=click.Path(path_type=Path), help="Folder for the outputs of live or several sources [current folder].")
@@ -213,6 +216,8 @@ def _cameras(sources: tuple[str, ...], config_file: Path | None, no_detect: bool
     """The settings of each camera to run: command-line options over the config file's."""
     from streamer.config import load_config, settings_from
 
+    # Event flags change the config's events: block instead of replacing it.
+    event_flags = {k: options.pop(k, None) for k in ("events", "snapshots", "clips")}
     overrides = {k: v for k, v in options.items() if v is not None}
     if no_detect:
         overrides["detect"] = False
@@ -233,6 +238,12 @@ def _cameras(sources: tuple[str, ...], config_file: Path | None, no_detect: bool
         cameras = [settings]
     if any(c.source is None for c in cameras):
         raise click.UsageError("missing SOURCE (give it as an argument or as 'source' in --config)")
+    if any(v is not None for v in event_flags.values()):
+        from streamer.events.config import with_flags
+
+        on, snapshots, clips = event_flags["events"], event_flags["snapshots"], event_flags["clips"]
+        cameras = [c.model_copy(update={"events": with_flags(c.events, on=on, snapshots=snapshots, clips=clips)})
+                   for c in cameras]
     _unique_names(cameras)
     return cameras
 

@@ -24,6 +24,7 @@ from streamer.bus import EventBus, Record
 from streamer.config import RunSettings
 from streamer.detection import Detector, ProviderChoice
 from streamer.errors import ConfigError
+from streamer.events.camera import CameraEvents
 from streamer.kernel_chain import KernelChain, format_kernels
 from streamer.overlay import Annotator, BoxAnnotator, EdgeAnnotator, HudAnnotator, LabelAnnotator, Overlay
 from streamer.pipeline import Pipeline, PipelineStats, Stage, StageStats
@@ -193,7 +194,9 @@ class Runner:
         try:
             self.video_path, self.jsonl_path = outputs if outputs is not None else settings.outputs_for(settings.source)
             # Before anything is opened for writing or the model loads: no output may destroy an input.
-            check_outputs([PlannedOutputs(self.name, settings.source, self.video_path, self.jsonl_path)])
+            events = settings.events_for(settings.source)
+            check_outputs([PlannedOutputs(self.name, settings.source, self.video_path, self.jsonl_path,
+                                          events[0] if events else None)])
             try:
                 self.detectors = [detector] if detector is not None else (self._detectors() if settings.detect else [])
             except ConfigError as exc:
@@ -206,6 +209,9 @@ class Runner:
             if self.jsonl_path is not None:
                 self._jsonl = JsonlSink(self.jsonl_path, self.detector.labels if self.detector else [])
                 self.bus.subscribe(self._to_jsonl, name="jsonl")
+            # The events file, snapshots and clips (the analytics stage publishes the events).
+            self.camera_events = CameraEvents.build(settings, camera=self.name, bus=self.bus, live=self.live,
+                                                    labels=self.detector.labels if self.detector else [])
         except BaseException:
             self.source.close()
             raise
@@ -262,7 +268,8 @@ class Runner:
         if self.detector is not None:
             self._detect_stage = DetectStage(self.detectors, every=s.detect_every, min_motion=s.detect_min_motion)
             stages.append(self._detect_stage)
-            self._analytics, shapes = build_analytics(s, self.detector.labels)
+            self._analytics, shapes = build_analytics(
+                s, self.detector.labels, publisher=self.camera_events.publisher if self.camera_events else None)
             if self._analytics is not None:
                 stages.append(self._analytics)
         annotators: list[Annotator] = []
@@ -276,15 +283,16 @@ class Runner:
         if s.hud:
             annotators.append(HudAnnotator())
         live = self.live or s.realtime
+        extra = [*self._extra_outputs, *(self.camera_events.outputs if self.camera_events else [])]
         outputs = build_outputs(s, video=self.video_path, jsonl=self._jsonl, media=self._media, live=live,
-                                extra=self._extra_outputs)
+                                extra=extra)
         self._output = OutputStage(outputs, camera=self.name, queue_size=s.queue_size, publish=self.bus.publish)
         if self._deliver:
             self.handoff = HandoffStage(self._output, policy=Policy.LATEST if live else Policy.BLOCK,
                                         queue_size=1 if live else s.queue_size)
             if annotators:
                 annotators.insert(0, self.handoff.keep)
-        if annotators and (self.video_path is not None or self.handoff is not None or self._extra_outputs):
+        if annotators and (self.video_path is not None or self.handoff is not None or extra):
             stages.append(OverlayStage(Overlay(annotators)))
         stages.append(self.handoff or self._output)
         return Pipeline(
@@ -369,6 +377,8 @@ class Runner:
             stats = self.pipeline.run(lambda st: self.tick(st, on_tick))
         finally:
             self.source.close()
+            if self.camera_events is not None:
+                self.camera_events.close()  # after the outputs: the last clips, then the events file
         return self.summarise(stats)
 
     def summarise(self, stats: PipelineStats) -> RunSummary:

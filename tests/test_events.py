@@ -224,3 +224,30 @@ def test_events_settings_in_yaml_and_flags(tmp_path: Path) -> None:
     assert with_flags(None, clips=True) == EventsConfig(clips=True)
     assert with_flags(EventsConfig(pre_roll=1), snapshots=False) == EventsConfig(pre_roll=1, snapshots=False)
     assert with_flags(EventsConfig(), on=False, clips=True) is None and with_flags(None) is None
+
+
+def test_a_run_writes_the_events_file_and_snapshots_beside_its_outputs(tmp_path: Path, bikes_clip: Path) -> None:
+    """End to end on real footage with the bundled detector: the runner wires the publisher
+    into the analytics stage, the events file onto the bus and the snapshot writer into the
+    outputs (the overlay is drawn for it even without a video file)."""
+    import shutil
+
+    from streamer.runner import Runner
+
+    clip = tmp_path / "street.mp4"
+    shutil.copy(bikes_clip, clip)
+    settings = settings_from({"source": str(clip), "max_frames": 60, "no_video": True, "progress": False,
+                              "events": {"clips": False}, "lines": [{"name": "middle", "units": "fraction",
+                                                                    "start": [0.5, 0], "end": [0.5, 1]}]})
+    Runner(settings).run()
+    records = [json.loads(line) for line in (tmp_path / "street.events.jsonl").read_text().splitlines()]
+    assert records[0]["event"] == "start" and records[0]["camera"] == "street"
+    appears = [r for r in records if r["event"] == "appear"]
+    assert len(appears) >= 3 and all(r["camera"] == "street" and r["track_id"] > 0 for r in appears)
+    assert [r["time"] for r in records[1:]] == sorted(r["time"] for r in records[1:])
+    for record in appears:
+        snapshot = cv2.imread(record["snapshot"])
+        assert snapshot.shape == (272, 640, 3) and Path(record["snapshot"]).parent == tmp_path / "street.events"
+        x1, y1, x2, y2 = crop_box(record["box"], 640, 272)
+        assert cv2.imread(record["crop"]).shape == (y2 - y1, x2 - x1, 3)
+    assert not list((tmp_path / "street.events").glob("*.part*"))

@@ -101,21 +101,19 @@ class CameraEvents:
             self.clips.attach(encoded)
 
     def close(self) -> None:
-        """Finish the clips in progress and close the events file (after the outputs closed).
-
-        Raises
-        ------
-        SinkError
-            The events file failed to write earlier (its lines up to then are whole).
+        """Finish the clips in progress and close the events file (after the outputs closed;
+        idempotent). A failure of the events file was logged when it happened (its lines
+        up to then are whole); it does not fail the run, as a failed snapshot or clip does not.
         """
         try:
             if self.clips is not None:
                 self.clips.close()
         finally:
             self.bus.unsubscribe(self.file)
-            self.file.close()
-        if self.file.error is not None:
-            raise self.file.error
+            try:
+                self.file.close()
+            except SinkError as exc:
+                log.warning("%s", exc)
 
     def summary(self) -> dict[str, Any]:
         """Records by kind, files written and deleted (for the run's summary)."""

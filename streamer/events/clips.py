@@ -165,6 +165,7 @@ class ClipRecorder:
         self.written: list[Path] = []
         self.failed = 0
         self._encoded: EncodedStream | None = None
+        self._closed = False
         self._lock = threading.Lock()
         self._sessions: list[_Session] = []
         self._gops: deque[list[_Packet]] = deque()
@@ -172,9 +173,13 @@ class ClipRecorder:
 
     # -- wiring -------------------------------------------------------------------------
     def attach(self, encoded: EncodedStream) -> None:
-        """Listen to ``encoded``'s packets (before the first frame is encoded)."""
+        """Listen to ``encoded``'s packets (before the first frame is encoded); finish the
+        clips when it closes, if it says so (``on_close``)."""
         self._encoded = encoded
         encoded.add_listener(self.on_packet)
+        on_close = getattr(encoded, "on_close", None)
+        if on_close is not None:
+            on_close(self.close)
 
     @property
     def attached(self) -> bool:
@@ -321,8 +326,11 @@ class ClipRecorder:
                 self.retention.add(done[0])
 
     def close(self) -> None:
-        """Finish every clip (after the encoder's last packet); clips never opened are
-        written from what the ring holds."""
+        """Finish every clip (after the encoder's last packet; idempotent); clips never
+        opened are written from what the ring holds."""
+        if self._closed:
+            return
+        self._closed = True
         if self._encoded is not None:
             self._encoded.remove_listener(self.on_packet)
         with self._lock:
