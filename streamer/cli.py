@@ -158,6 +158,8 @@ def main() -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]), help="Where the detector runs [auto].")
 @click.option("--threads", type=click.IntRange(1, 64), help="ONNX Runtime threads per detector [cores / workers].")
 @click.option("--detect-workers", type=click.IntRange(1, 16), help="Detectors on successive frames in parallel [2 on a multi-core CPU, 1 on a GPU].")
+@click.option("--detect-every-max", type=click.IntRange(1, 1000), help="Largest detection interval a live camera falls back to when the shared detector cannot keep up [8].")
+@click.option("--detect-batch", type=click.IntRange(1, 64), help="Most frames per inference in the detector the sources share [1 on a CPU, 8 on a GPU].")
 @click.option("--track/--no-track", default=None, help="Give each object an id across frames [on when the config has zones or lines].")
 @click.option("--track-lost", help="How long a lost track is kept to be found again, e.g. 2s [2s].")
 @click.option("--events/--no-events", default=None, help="Write STEM.events.jsonl (appear, disappear, enter, exit, cross, loiter, source) with a snapshot and a clip per event [off; the config's events: block].")
@@ -274,14 +276,16 @@ def _multi_runner(cameras: list[Any], quiet: bool, served: Any = None) -> Any:
     """The cameras' runners, described on stderr; from now on a signal stops them."""
     if cameras[0].engine == "ray":
         return _ray_fleet(cameras, quiet, served)
-    from streamer.multirun import MultiRunner
+    from streamer.fleet import Fleet
 
-    multi = MultiRunner(cameras, extra_outputs=served.outputs_for if served is not None else None)
+    multi = Fleet(cameras, extra_outputs=served.outputs_for if served is not None else None)
     if served is not None:
         served.bind(multi)
     if not quiet:
         for r in multi.runners:
             click.echo(r.describe(), err=True)
+        for line in multi.describe():
+            click.echo(line, err=True)
     _signals.on_first, _signals.on_second = multi.stop, multi.abort
     return multi
 
@@ -364,8 +368,9 @@ def _live_postfix(f: dict[str, Any]) -> str:
     def ms(v: float | None) -> str:
         return "-" if v is None else f"{v:.0f}"
 
+    every = f", detect every {f['detect_interval']}" if f.get("detect_interval", 1) > 1 else ""
     return (f"{f['state'] or 'file'}, in {f['fps_in']:.1f} fps, dropped {f['dropped']}, "
-            f"age p50 {ms(f['age_ms_p50'])} p95 {ms(f['age_ms_p95'])} ms")
+            f"age p50 {ms(f['age_ms_p50'])} p95 {ms(f['age_ms_p95'])} ms{every}")
 
 
 @contextlib.contextmanager

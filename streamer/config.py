@@ -72,6 +72,9 @@ class RunSettings(BaseModel):
     device: Device = "auto"
     threads: int | None = Field(None, ge=1, le=64, description="ONNX Runtime threads per detector (default: cores / workers)")
     detect_workers: int | None = Field(None, ge=1, le=16, description="detectors working on successive frames in parallel (default: 2 on a CPU with 2+ cores, 1 on a GPU)")
+    detect_every_max: int = Field(8, ge=1, le=1000, description="largest detection interval a live camera falls back to when the shared detector cannot keep up")
+    detect_batch: int | None = Field(None, ge=1, le=64, description="most frames per inference in the shared detector (default: 1 on a CPU, 8 on a GPU)")
+    priority: float = Field(1.0, gt=0.0, le=1000.0, description="this camera's weight in the shared detector's turns (2: twice the detections of a camera with 1)")
     kernels: list[KernelStep] = Field(default_factory=list)
     out: Path | None = Field(None, description="annotated video path (default <stem>.annotated.mp4)")
     jsonl: Path | None = Field(None, description="detections path (default <stem>.detections.jsonl)")

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from streamer.sources.live import LiveSource, SourceEvent
 from streamer.sources.urls import is_live, is_pipe, mask_credentials, output_stem, without_credentials
 from streamer.outputs.stage import OutputStage, OutputStats
 from streamer.stages import DetectStage, KernelStage, OverlayStage
+
+if TYPE_CHECKING:
+    from streamer.detection.service import DetectorClient, DetectorService
 
 log = logging.getLogger("streamer")
 
@@ -142,6 +145,10 @@ class Runner:
         What to run.
     detector : Detector, optional
         Use this detector (one worker) instead of building them from ``settings``.
+    service : DetectorService, optional
+        Detect through this shared service (a client of it, named after the camera, with
+        the camera's ``priority``; a live camera's interval follows the service's load)
+        instead of detectors of its own. The caller owns the service (:class:`~streamer.fleet.Fleet`).
     outputs : (Path or None, Path or None), optional
         (video, JSONL) paths to write, None for none; default: ``settings.outputs_for``.
     deliver : bool
@@ -161,7 +168,7 @@ class Runner:
         (``{"event": "output", ...}``) of this camera; the JSONL subscribes to it.
     """
 
-    def __init__(self, settings: RunSettings, *, detector: Detector | None = None,
+    def __init__(self, settings: RunSettings, *, detector: Detector | None = None, service: DetectorService | None = None,
                  outputs: tuple[Path | None, Path | None] | None = None, deliver: bool = False,
                  extra_outputs: Sequence[Output] = (), bus: EventBus | None = None) -> None:
         if settings.source is None:
@@ -198,10 +205,13 @@ class Runner:
             check_outputs([PlannedOutputs(self.name, settings.source, self.video_path, self.jsonl_path,
                                           events[0] if events else None)])
             try:
-                self.detectors = [detector] if detector is not None else (self._detectors() if settings.detect else [])
+                own = detector is None and service is None and settings.detect
+                self.detectors = [detector] if detector is not None else (self._detectors() if own else [])
             except ConfigError as exc:
                 raise settings.located(exc) from None
-            self.detector = self.detectors[0] if self.detectors else None
+            self._service = service if settings.detect and detector is None else None
+            self.client: DetectorClient | None = None
+            self.detector = self.detectors[0] if self.detectors else (self._service.detector if self._service else None)
             self.chain = KernelChain(settings.kernels)
             self.expected_frames = _expected_frames(self.info, settings) if self.info is not None else settings.max_frames
             # Only what this stream runs: a warm start stays well under a second.
@@ -266,10 +276,14 @@ class Runner:
             stages.append(KernelStage(self.chain, motion_masks=MotionMasks(s.masks) or None))
         shapes: list[Annotator] = []
         if self.detector is not None:
-            self._detect_stage = DetectStage(self.detectors, every=s.detect_every, min_motion=s.detect_min_motion)
-            stages.append(self._detect_stage)
             self._analytics, shapes = build_analytics(
                 s, self.detector.labels, publisher=self.camera_events.publisher if self.camera_events else None)
+            if self._service is not None:  # last: nothing after it can fail and leave it joined
+                self.client = self._service.client(self.name, priority=s.priority, every=s.detect_every,
+                                                   every_max=s.detect_every_max, adaptive=self.live or s.realtime)
+            self._detect_stage = DetectStage(self.detectors, every=s.detect_every, min_motion=s.detect_min_motion,
+                                             client=self.client)
+            stages.append(self._detect_stage)
             if self._analytics is not None:
                 stages.append(self._analytics)
         annotators: list[Annotator] = []
@@ -349,6 +363,7 @@ class Runner:
             "age_ms_p95": round(float(np.percentile(ages, 95)), 1) if ages else None,
             "reconnects": getattr(self.source, "reconnects", 0),
             "state": getattr(self.source, "state", None) and self.source.state.value,  # type: ignore[union-attr]
+            **(self._detect_stage.figures(stats.elapsed) if self._detect_stage is not None else {}),
         }
 
     def tick(self, stats: PipelineStats, on_tick: Callable[[PipelineStats], None] | None = None) -> None:
@@ -402,7 +417,7 @@ class Runner:
             interrupted=self._interrupted.is_set(),
             dropped=stats.dropped,
             startup=self.startup,
-            detect_workers=len(self.detectors),
+            detect_workers=self._service.workers if self._service is not None else len(self.detectors),
             reconnects=getattr(self.source, "reconnects", 0),
             live=self.live_figures(stats) if self.live or self.settings.realtime else None,
             outputs=self._output.stats() if self._output is not None else [],

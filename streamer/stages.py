@@ -10,14 +10,21 @@ import functools
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numba
 import numpy as np
 
 from streamer.detection import Detections, Detector
+from streamer.detection.service import DetectorClient
 from streamer.frames import Frame
 from streamer.kernel_chain import KernelChain
 from streamer.overlay import Overlay
+
+
+#: Threads of a detect stage on a shared detector service: they only wait, and each lets one
+#: more of the camera's frames be in the service while the frames after it pass on.
+SERVICE_STAGE_WORKERS = 4
 
 
 class KernelStage:
@@ -67,16 +74,24 @@ class DetectStage:
     session) successive frames are detected in parallel: on a CPU, two single-threaded
     sessions get more frames through than one session with two threads, because a small
     model parallelises poorly inside one inference.
+
+    With a ``client`` of a shared :class:`~streamer.detection.service.DetectorService`
+    instead, the frames go to the service (which several cameras share) and the interval is
+    the client's: a live camera's grows under overload and comes back when load falls. Its
+    ``workers`` threads only wait for the service, so that several of the camera's frames
+    can be in the service at once while the frames between pass on.
     """
 
     name = "detect"
 
-    def __init__(self, detectors: Sequence[Detector], *, every: int = 1, min_motion: float | None = None) -> None:
+    def __init__(self, detectors: Sequence[Detector] = (), *, every: int = 1, min_motion: float | None = None,
+                 client: DetectorClient | None = None, workers: int = SERVICE_STAGE_WORKERS) -> None:
         if every < 1:
             raise ValueError(f"detect every must be >= 1, got {every}")
-        if not detectors:
-            raise ValueError("DetectStage needs at least one detector")
-        self.workers = len(detectors)
+        if not detectors and client is None:
+            raise ValueError("DetectStage needs at least one detector or a detector service client")
+        self.client = client
+        self.workers = len(detectors) if client is None else workers
         self.every = every
         # With a motion step in the kernels: skip the detector while nothing moves
         # (the last boxes stay), which saves most of the CPU on a quiet camera.
@@ -89,8 +104,15 @@ class DetectStage:
         self.per_class: Counter[int] = Counter()
         self.runs = 0
 
+    @property
+    def interval(self) -> int:
+        """Detect every ``interval``-th frame, now."""
+        return self.every if self.client is None else self.client.interval
+
     def start(self) -> None:
         numba.set_num_threads(1)
+        if self.client is not None:
+            return  # the service's workers warm up its detectors
         with self._lock:
             detector = self._pool.pop()
         self._local.detector = detector
@@ -104,10 +126,24 @@ class DetectStage:
         if still:
             with self._lock:
                 self.skipped_still += 1
-        if not still and frame.index % self.every == 0:
+        if self.client is not None:
+            if self.client.schedule(frame.index, frame.capture_time, still=still):
+                frame.detections = self.client.detect(frame.image)
+                frame.detected = True
+        elif not still and frame.index % self.every == 0:
             frame.detections = self._local.detector.detect(frame.image)
             frame.detected = True
         return frame
+
+    def figures(self, elapsed: float) -> dict[str, Any]:
+        """For the stats records: ``detect_interval`` (now), ``detected`` (frames so far) and
+        ``detect_fps`` (detections per second: over the last seconds with a service, else
+        over the ``elapsed`` seconds of the run)."""
+        if self.client is not None:
+            f = self.client.figures()
+            return {"detect_interval": f["interval"], "detected": f["detected"], "detect_fps": f["detect_fps"]}
+        return {"detect_interval": self.every, "detected": self.runs,
+                "detect_fps": round(self.runs / elapsed, 2) if elapsed > 0 else 0.0}
 
     def ordered(self, frame: Frame) -> None:
         """In frame order: remember the newest result and lend it to frames between."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -159,6 +159,25 @@ class Detector:
         # Reused for every frame: preprocess writes in place, ORT reads it directly.
         self._input = np.zeros((1, 3, spec.height, spec.width), np.float32)
         self._owner: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: RunSettings, *, threads: int | None = None) -> Detector:
+        """The detector a camera's settings describe (model, device, conf, iou, classes).
+
+        Raises
+        ------
+        ModelError, DeviceError, ConfigError
+            As the constructor.
+        """
+        return cls(settings.model, device=settings.device, conf=settings.conf, iou=settings.iou,
+                   classes=settings.classes, threads=threads)
+
+    @property
+    def model_io(self) -> tuple[Any, np.ndarray, list[str]]:
+        """(ONNX Runtime session, the input :meth:`prepare` writes, shape (1, 3, H, W)
+        float32, the output names :meth:`decode` needs), for code that runs the model
+        itself (the batching :mod:`streamer.detection.service`)."""
+        return self._session, self._input, list(self._output_names)
 
     def __repr__(self) -> str:
         return (

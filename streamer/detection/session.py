@@ -151,6 +151,21 @@ def _open(path: Path, providers: list[str], threads: int | None) -> ort.Inferenc
         raise ModelError(f"model {path}: ONNX Runtime cannot load it ({first})") from exc
 
 
+def open_like(graph: bytes, like: ort.InferenceSession, threads: int | None) -> ort.InferenceSession:
+    """A session on an edited copy of a model (``graph``), on ``like``'s providers, with the
+    same options as :func:`create_session` (e.g. :mod:`streamer.detection.batching`'s).
+
+    Raises
+    ------
+    ModelError
+        ONNX Runtime cannot load ``graph``.
+    """
+    try:
+        return ort.InferenceSession(graph, sess_options=_options(threads), providers=like.get_providers())
+    except _ORT_LOAD_ERRORS as exc:
+        raise ModelError(f"edited model: ONNX Runtime cannot load it ({exc})") from exc
+
+
 def create_session(
     path: str | Path, *, device: Device = "auto", threads: int | None = None
 ) -> tuple[ort.InferenceSession, ProviderChoice]:
