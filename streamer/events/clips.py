@@ -15,7 +15,14 @@ clip's ``max_clip`` starts a new one.
 
 Each clip is written as a fragmented MP4 under ``NAME.part.mp4`` (packets flushed as they
 come, so a crash leaves a playable file) and renamed to ``NAME.mp4`` once complete.
-Packets keep the encoder's timestamps, which are the source's.
+Packets keep the encoder's timestamps, which are the source's. A track's end is known only
+when the tracker gives it up (``track_lost`` after its last sighting), so with a
+``post_roll`` shorter than that a clip runs until then.
+
+The work is done in the encoder's thread, in the listener call: measured on 720p packets
+(~11 kB), 9 us of CPU per packet with no clip open, 21 us with one, 0.9 ms to open a clip
+(the pre-roll written at once), 0.4 ms to finish one; a queue and a thread of its own
+would cost more than that.
 """
 
 from __future__ import annotations
@@ -206,7 +213,7 @@ class ClipRecorder:
                             and (s.holds or t - self.pre_roll <= s.end) and t + self.post_roll <= s.cap), None)
             if session is None:
                 start = t - self.pre_roll
-                session = _Session(self.names.take(record, ".mp4"), start, start + self.max_clip, t + self.post_roll)
+                session = _Session(Path(self.names.take(record, ".mp4")[0]), start, start + self.max_clip, t + self.post_roll)
                 self._sessions.append(session)
             session.end = max(session.end, t + self.post_roll)
             if track is not None:

@@ -148,8 +148,8 @@ class EventPublisher:
     def _name_files(self, record: Record, *, in_frame: bool) -> None:
         """Name the record's snapshot and crop (when the object is in this frame) and clip."""
         if self.snapshots is not None and "box" in record and in_frame:
-            record["snapshot"] = str(self.snapshots.take(record, ".jpg"))
-            record["crop"] = str(self.snapshots.take(record, "_crop.jpg"))
+            snapshot, crop = self.snapshots.take(record, ".jpg", "_crop.jpg")
+            record["snapshot"], record["crop"] = snapshot, crop
         if self.clips is not None:
             clip = self.clips.event(record)
             if clip is not None:
