@@ -153,21 +153,34 @@ def test_serve_status_metrics_and_warnings_in_a_run(carphone_clip: Path, tmp_pat
     from prometheus_client.parser import text_string_to_metric_families
 
     caplog.set_level(logging.INFO, logger="streamer")
-    camera = _camera(carphone_clip, tmp_path, name="phone", serve="0.0.0.0:0", max_frames=30, detect_every=2,
-                     realtime=False)  # a file's pace: no frame dropped, exact counts
+    camera = _camera(carphone_clip, tmp_path, name="phone", serve="0.0.0.0:0", max_frames=60, detect_every=2,
+                     realtime=False, hls=str(tmp_path / "hls"))  # a file's pace: no frame dropped, exact counts
     with LiveRun([camera]) as run:
         run.wait(30)
         status = run.served.board.status()
         _, _, body = get(run.url + "metrics")
         ready = get(run.url + "readyz")[0]
+        # --hls: the playlist and its segments over HTTP, decoded by PyAV
+        code, headers, playlist = get(run.url + status["cameras"][0]["views"]["hls"].lstrip("/"))
+        assert code == 200 and headers["content-type"] == "application/vnd.apple.mpegurl"
+        segments = [line for line in playlist.decode().splitlines() if line and not line.startswith("#")]
+        assert segments
+        decoded = 0
+        for segment in segments:
+            code, _, data = get(run.url + f"hls/phone/{segment}")
+            assert code == 200
+            (tmp_path / "got.ts").write_bytes(data)
+            decoded += _frames_in(tmp_path / "got.ts")
+        assert decoded >= 30
     assert any("no --token" in r.message and r.levelno == logging.WARNING for r in caplog.records)
     cam = status["cameras"][0]
-    assert cam["state"] == "finished" and cam["frames_in"] == 30 and cam["source"] == str(carphone_clip)
+    assert cam["state"] == "finished" and cam["frames_in"] == 60 and cam["source"] == str(carphone_clip)
     assert {o["name"] for o in cam["outputs"]} >= {"video", "jsonl", "live-view", "metrics"}
+    assert any(o["name"] not in ("video", "jsonl", "live-view", "metrics") for o in cam["outputs"])  # the HLS one
     assert ready == 200
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for f in text_string_to_metric_families(body.decode()) for s in f.samples}
-    assert samples[("streamer_frames_out_total", (("camera", "phone"),))] == 30
+    assert samples[("streamer_frames_out_total", (("camera", "phone"),))] == 60
     assert samples[("streamer_source_state", (("camera", "phone"), ("state", "finished")))] == 1
     assert samples[("streamer_detector_inference_seconds_count", (("camera", "phone"),))] >= 1
     assert any(name == "streamer_stage_seconds_count" and dict(labels).get("stage") == "detect"

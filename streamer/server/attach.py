@@ -57,12 +57,15 @@ def camera_name(settings: RunSettings) -> str:
     return settings.name or output_stem(str(settings.source))
 
 
-def hls_dir(settings: RunSettings, name: str, several: bool) -> Path | None:
-    """Where a camera's ``--hls`` output lives, None without ``--hls``."""
-    root = getattr(settings, "hls", None)
-    if root is None:
-        return None
-    return Path(root) / name if several else Path(root)
+def hls_dir(settings: RunSettings) -> Path | None:
+    """The folder of a camera's HLS output (``--hls DIR``, else the first ``outputs:`` entry
+    with ``hls``), served at ``/hls/NAME/``; None without one."""
+    if getattr(settings, "hls", None) is not None:
+        return Path(settings.hls)
+    for entry in getattr(settings, "outputs", None) or ():
+        if getattr(entry, "hls", None) is not None:
+            return Path(entry.hls)
+    return None
 
 
 def camera_state(runner: Runner, stats: PipelineStats, result: Any | None) -> str:
@@ -109,11 +112,10 @@ class Served:
         host, port = parse_address(self.serve)
         self.metrics = Metrics()
         self.board = Board(max_viewers=first.max_viewers)
-        several = len(cameras) > 1
         for c in cameras:
             name = camera_name(c)
             view = self.views[name] = LiveView(name)
-            entry = self.board.add(name, view=view, hls_dir=hls_dir(c, name, several))
+            entry = self.board.add(name, view=view, hls_dir=hls_dir(c))
             self.board.update(name, {"state": "connecting", "source": public_source(str(c.source)),
                                      "live": None})
             self.metrics.add_camera(name)

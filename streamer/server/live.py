@@ -174,8 +174,9 @@ async def mjpeg(request: web.Request) -> web.StreamResponse:
             picture = await hub.picture()
             if picture is None:
                 continue
+            age_ms = 1000.0 * (time.monotonic() - picture.capture_time)
             head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(picture.jpeg)}\r\n"
-                    f"X-Frame-Index: {picture.index}\r\n\r\n").encode()
+                    f"X-Frame-Index: {picture.index}\r\nX-Frame-Age-Ms: {age_ms:.1f}\r\n\r\n").encode()
             await asyncio.wait_for(response.write(head + picture.jpeg + b"\r\n"), WRITE_TIMEOUT)
             hub.sent(picture)
             last = picture.seq
