@@ -219,6 +219,8 @@ class Stream:
             raise StreamerError(f"{runner.display}: threads still running {STOP_TIMEOUT_S:.0f} s after the stop: "
                                 f"{', '.join(alive)}")
         runner.source.close()
+        if runner.camera_events is not None:
+            runner.camera_events.close()  # after the outputs: the last clips, then the events file
         self.summary = runner.summarise(runner.pipeline.stats())
         _raise_failure(runner)
 

@@ -224,6 +224,13 @@ def test_events_settings_in_yaml_and_flags(tmp_path: Path) -> None:
     assert with_flags(None, clips=True) == EventsConfig(clips=True)
     assert with_flags(EventsConfig(pre_roll=1), snapshots=False) == EventsConfig(pre_roll=1, snapshots=False)
     assert with_flags(EventsConfig(), on=False, clips=True) is None and with_flags(None) is None
+    from streamer.cli import _cameras
+
+    flags = {"events": None, "snapshots": None, "clips": None}
+    config.write_text("source: a.mp4\nevents: {pre_roll: 2s}\n")
+    assert _cameras((), config, None, {**flags, "clips": False})[0].events == EventsConfig(pre_roll=2, clips=False)
+    assert _cameras(("a.mp4",), None, None, {**flags, "snapshots": True})[0].events == EventsConfig()
+    assert _cameras(("a.mp4",), config, None, {**flags, "events": False})[0].events is None
 
 
 def test_a_run_writes_the_events_file_and_snapshots_beside_its_outputs(tmp_path: Path, bikes_clip: Path) -> None:
