@@ -50,7 +50,8 @@ def _plan(settings: RunSettings) -> PlannedOutputs:
     source = str(settings.source)
     name = settings.name or output_stem(source)
     video, jsonl = settings.outputs_for(source)
-    return PlannedOutputs(name, source, video, jsonl)
+    events = settings.events_for(source)
+    return PlannedOutputs(name, source, video, jsonl, events[0] if events else None)
 
 
 def detector_key(settings: RunSettings) -> str:
