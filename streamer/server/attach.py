@@ -244,8 +244,8 @@ def start(cameras: Sequence[RunSettings]) -> Served | None:
     ConfigError
         No display for ``--show``; a bad or busy ``--serve`` address.
     """
+    if cameras and cameras[0].serve is None and cameras[0].token is not None:
+        raise ConfigError("--token: it guards --serve, which is not given")
     if not cameras or (cameras[0].serve is None and not any(c.show for c in cameras)):
-        if cameras and cameras[0].token is not None:
-            raise ConfigError("--token: it guards --serve, which is not given")
         return None
     return Served(cameras)
