@@ -108,6 +108,8 @@ def pixelate_boxes(image: np.ndarray, boxes: np.ndarray, *, cell: float = 0.2) -
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from streamer.kernels._anonymize import pixelate_boxes  # compiled as streamer.kernels, as it runs
     >>> picture = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
     >>> _ = pixelate_boxes(picture, np.array([[0, 0, 2, 2]], np.float32), cell=1.0)
     >>> picture[:2, :2, 0].tolist(), picture[3, 3].tolist()

@@ -194,6 +194,10 @@ def main() -> None:
 @click.option("--engine", type=click.Choice(["local", "ray"]), help='Where cameras run: this process, or one Ray actor each (pip install "streamer[ray]") [local].')
 @click.option("--address", "ray_address", help="Ray cluster for --engine ray: auto, HOST:PORT or ray://HOST:10001 [RAY_ADDRESS, else a cluster started for the run].")
 @click.option("--ray-cpus", type=click.FloatRange(min=0, min_open=True), help="CPUs each camera's Ray actor reserves [1].")
+@click.option("--webhook", multiple=True, metavar="URL", help="POST each event record as JSON to URL (repeatable; adds to the config's notify: list).")
+@click.option("--mqtt", multiple=True, metavar="URL", help="Publish each event record to the MQTT broker at URL, e.g. mqtt://user:pass@host:1883, on streamer/CAMERA/EVENT (repeatable).")
+@click.option("--blur-faces", is_flag=True, default=None, help="Blur every face (CenterFace) before any output is written or shown.")
+@click.option("--blur-method", type=click.Choice(["blur", "pixelate"]), help="How faces are hidden (turns --blur-faces on) [blur].")
 @_guard
 def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | None, **options: Any) -> None:
     """Process SOURCES (files, rtsp:// or http(s):// URLs, /dev/videoN): kernels, detector,
@@ -210,14 +214,30 @@ def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | No
     from streamer.server import attach
 
     served = attach.start(cameras)  # before the cameras: a busy port fails now
+    notified = None
     try:
         multi = _multi_runner(cameras, quiet, served)
+        notified = _notifications(cameras, multi)
         bars = _progress_bars(multi, shown=not quiet and all(c.progress for c in cameras))
         results = _run_with_bars(multi, bars, served)
     finally:
+        if notified is not None:
+            notified.close()  # what is queued goes out, for at most 5 s
         if served is not None:
             served.close()
     _report(results, quiet)
+
+
+def _notifications(cameras: list[Any], multi: Any) -> Any:
+    """The cameras' notifiers (``notify:``, ``--webhook``, ``--mqtt``) on their buses; None if none."""
+    from streamer.notify import Notifications
+
+    notified = Notifications.start(cameras)
+    if notified is not None:
+        if any(not hasattr(r, "bus") for r in multi.runners):
+            log.warning("notify: cameras running in Ray actors publish no events here; not notified")
+        notified.bind(r for r in multi.runners if hasattr(r, "bus"))
+    return notified
 
 
 def _cameras(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | None,
@@ -227,6 +247,8 @@ def _cameras(sources: tuple[str, ...], config_file: Path | None, no_detect: bool
 
     # Event flags change the config's events: block instead of replacing it.
     event_flags = {k: options.pop(k, None) for k in ("events", "snapshots", "clips")}
+    # --webhook/--mqtt add to the config's notify: list, --blur-* change its privacy: block.
+    extra = {k: options.pop(k, None) for k in ("webhook", "mqtt", "blur_faces", "blur_method")}
     overrides = {k: v for k, v in options.items() if v is not None}
     if no_detect:
         overrides["detect"] = False
@@ -253,6 +275,14 @@ def _cameras(sources: tuple[str, ...], config_file: Path | None, no_detect: bool
         on, snapshots, clips = event_flags["events"], event_flags["snapshots"], event_flags["clips"]
         cameras = [c.model_copy(update={"events": with_flags(c.events, on=on, snapshots=snapshots, clips=clips)})
                    for c in cameras]
+    if any(extra.values()):
+        from streamer.notify.config import with_cli
+        from streamer.privacy.config import with_flags as privacy_flags
+
+        cameras = [c.model_copy(update={
+            "notify": with_cli(c.notify, extra["webhook"], extra["mqtt"]),
+            "privacy": privacy_flags(c.privacy, faces=extra["blur_faces"], method=extra["blur_method"])})
+            for c in cameras]
     _unique_names(cameras)
     return cameras
 

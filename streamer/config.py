@@ -15,6 +15,8 @@ from streamer.analytics.config import LineConfig, MaskConfig, ZoneConfig
 from streamer.errors import ConfigError, did_you_mean
 from streamer.events.config import EventsConfig, events_setting
 from streamer.kernel_chain import KernelStep, KernelStepError, parse_kernels
+from streamer.notify.config import NotifyConfig
+from streamer.privacy.config import PrivacyConfig
 from streamer.sources.urls import is_live, output_stem
 
 
@@ -112,6 +114,10 @@ class RunSettings(BaseModel):
     trails: bool = Field(True, description="draw a short trail behind each tracked object")
     events: EventsConfig | None = Field(
         None, description="events file, snapshots and clips (true: the defaults; see streamer.events.config)")
+    notify: list[NotifyConfig] = Field(
+        default_factory=list, description="where event records go: webhooks and MQTT brokers (see streamer.notify.config)")
+    privacy: PrivacyConfig | None = Field(
+        None, description="hide faces (and persons) before any output (true: the defaults; see streamer.privacy.config)")
     # -- watching it live (top level only, except show) --------------------------------------
     serve: str | None = Field(None, description="[HOST:]PORT of the built-in HTTP server (host 127.0.0.1 unless given)")
     token: SecretStr | None = Field(None, description="token every route of --serve but /healthz needs")
@@ -157,6 +163,12 @@ class RunSettings(BaseModel):
     @classmethod
     def _events(cls, v: Any) -> Any:
         return events_setting(v)
+
+    @field_validator("privacy", mode="before")
+    @classmethod
+    def _privacy(cls, v: Any) -> Any:
+        """``privacy: true`` -> the defaults (faces blurred), ``false``/``null`` -> off."""
+        return PrivacyConfig() if v is True else (None if v is False else v)
 
     @property
     def tracking(self) -> bool:

@@ -28,6 +28,7 @@ from streamer.events.camera import CameraEvents
 from streamer.kernel_chain import KernelChain, format_kernels
 from streamer.overlay import Annotator, BoxAnnotator, EdgeAnnotator, HudAnnotator, LabelAnnotator, Overlay
 from streamer.pipeline import Pipeline, PipelineStats, Stage, StageStats
+from streamer.privacy.stage import build_privacy
 from streamer.queues import Policy
 from streamer.outputs.base import Output
 from streamer.outputs.build import build_outputs
@@ -216,6 +217,8 @@ class Runner:
             self.expected_frames = _expected_frames(self.info, settings) if self.info is not None else settings.max_frames
             # Only what this stream runs: a warm start stays well under a second.
             self.compile_seconds = kernels.warmup(("preprocess", *self.chain.families()))
+            # Faces are hidden after the detector and analytics, before the overlay and every output.
+            self._privacy = build_privacy(settings, self.detector.labels if self.detector is not None else ())
             if self.jsonl_path is not None:
                 self._jsonl = JsonlSink(self.jsonl_path, self.detector.labels if self.detector else [])
                 self.bus.subscribe(self._to_jsonl, name="jsonl")
@@ -286,6 +289,7 @@ class Runner:
             stages.append(self._detect_stage)
             if self._analytics is not None:
                 stages.append(self._analytics)
+        stages += self._privacy
         annotators: list[Annotator] = []
         if self.chain.edges is not None and self.chain.edges.overlay:
             annotators.append(EdgeAnnotator(threshold=self.chain.edges.threshold, alpha=self.chain.edges.alpha))

@@ -287,6 +287,29 @@ class Detector:
         transform = self.prepare(image)
         return self.decode(self.infer(), transform)
 
+    def set_input_size(self, width: int, height: int) -> None:
+        """Feed the model ``width`` x ``height`` pictures from now on (the card's size by default).
+
+        Only for models whose graph leaves the input size open (CenterFace): the privacy step
+        sizes the input to the frame, so a small frame is not enlarged. Call it from the
+        detector's thread, between frames.
+
+        Raises
+        ------
+        ConfigError
+            If the graph's input has a fixed height or width, or the size is not positive.
+        """
+        if width < 1 or height < 1:
+            raise ConfigError(f"input size must be positive, got {width}x{height}")
+        dims = self._session.get_inputs()[0].shape
+        if any(isinstance(d, int) and d != want for d, want in zip(dims[2:], (height, width))):
+            raise ConfigError(f"model {self.path.name}: its input size is fixed ({dims}), not {width}x{height}")
+        self._confine()
+        spec = self.card.input.model_copy(update={"width": int(width), "height": int(height)})
+        self.card = self.card.model_copy(update={"input": spec})
+        self.input_size = (spec.width, spec.height)
+        self._input = np.zeros((1, 3, spec.height, spec.width), np.float32)
+
     def warmup(self) -> None:
         """Run one inference on a blank frame so the first real frame is not slow."""
         width, height = self.input_size
