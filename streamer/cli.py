@@ -210,12 +210,12 @@ def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | No
         require_ray()  # said before anything is compiled or started
     quiet = all(c.quiet for c in cameras)
     logging.basicConfig(level=logging.ERROR if quiet else logging.INFO, format="%(message)s")
-    _warm_kernels(cameras, quiet)
     from streamer.server import attach
 
-    served = attach.start(cameras)  # before the cameras: a busy port fails now
+    served = attach.start(cameras)  # before anything slow: a busy port or no display fails now
     notified = None
     try:
+        _warm_kernels(cameras, quiet)
         multi = _multi_runner(cameras, quiet, served)
         notified = _notifications(cameras, multi)
         bars = _progress_bars(multi, shown=not quiet and all(c.progress for c in cameras))
