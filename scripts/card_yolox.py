@@ -175,15 +175,7 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    args = parse_args(list(sys.argv[1:] if argv is None else argv))
-    from streamer.errors import StreamerError
-
-    try:
-        run(args)
-    except (mp.PrepError, StreamerError) as exc:
-        print(f"card_yolox: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return mp.script_main("card_yolox", parse_args, run, argv)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,37 @@ class PrepError(RuntimeError):
     """A failure with a one-line message meant for the user (printed without a traceback)."""
 
 
+def script_main(name: str, parse_args: Any, run: Any, argv: list[str] | None = None) -> int:
+    """A preparation script's entry point: parse, run, and turn its errors into one line.
+
+    Parameters
+    ----------
+    name : str
+        The script's name, in front of the error line (``card_yolox: error: ...``).
+    parse_args, run : callable
+        ``parse_args(argv) -> namespace`` and ``run(namespace)``.
+    argv : list of str, optional
+        The arguments (default: the command line's).
+
+    Returns
+    -------
+    int
+        The exit status: 0, or 1 after a :class:`PrepError` or a streamer error.
+    """
+    import sys
+
+    try:
+        from streamer.errors import StreamerError
+    except ImportError:  # a conversion environment without streamer
+        StreamerError = PrepError
+    try:
+        run(parse_args(list(sys.argv[1:] if argv is None else argv)))
+    except (PrepError, StreamerError) as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def log(msg: str = "") -> None:
     """Print a progress line immediately (the scripts can be long-running)."""
     print(msg, flush=True)

