@@ -21,7 +21,6 @@ from streamer.frames import Frame
 from streamer.kernel_chain import KernelChain
 from streamer.overlay import Overlay
 
-
 #: Threads of a detect stage on a shared detector service: they only wait, and each lets one
 #: more of the camera's frames be in the service while the frames after it pass on.
 SERVICE_STAGE_WORKERS = 4
@@ -136,12 +135,16 @@ class DetectStage:
         return frame
 
     def figures(self, elapsed: float) -> dict[str, Any]:
-        """For the stats records: ``detect_interval`` (now), ``detected`` (frames so far) and
+        """For the stats records: ``detect_interval`` (now), ``detected`` (frames so far),
         ``detect_fps`` (detections per second: over the last seconds with a service, else
-        over the ``elapsed`` seconds of the run)."""
+        over the ``elapsed`` seconds of the run) and, with a service, ``detect_submitted``
+        and ``detect_skipped`` (frames sent to it, frames not sent: interval or motion gate)
+        and ``detect_wait_ms_p95`` (submitted to detected)."""
         if self.client is not None:
             f = self.client.figures()
-            return {"detect_interval": f["interval"], "detected": f["detected"], "detect_fps": f["detect_fps"]}
+            return {"detect_interval": f["interval"], "detected": f["detected"], "detect_fps": f["detect_fps"],
+                    "detect_submitted": f["submitted"], "detect_skipped": f["skipped"],
+                    "detect_wait_ms_p95": f["wait_ms_p95"]}
         return {"detect_interval": self.every, "detected": self.runs,
                 "detect_fps": round(self.runs / elapsed, 2) if elapsed > 0 else 0.0}
 

@@ -193,7 +193,7 @@ def test_admission_warns_with_the_numbers(fast_model: Path, caplog: pytest.LogCa
 
 
 def test_several_files_run_side_by_side_and_keep_every_frame(tmp_path: Path, bikes_clip: Path, hd_clip: Path) -> None:
-    cams = [RunSettings(source=str(src), name=name, out_dir=tmp_path, no_video=True, max_frames=24, progress=False,
+    cams = [RunSettings(source=str(src), name=name, out_dir=tmp_path, no_video=True, max_frames=16, progress=False,
                         quiet=True, device="cpu", queue_size=2)
             for name, src in [("bikes", bikes_clip), ("hd", hd_clip), ("bikes-again", bikes_clip)]]
     fleet = Fleet(cams)
@@ -201,19 +201,21 @@ def test_several_files_run_side_by_side_and_keep_every_frame(tmp_path: Path, bik
     results = fleet.run()
     assert [r.error for r in results] == [None] * 3
     for r, runner in zip(results, fleet.runners):
-        assert r.summary is not None and r.summary.frames == 24 and r.summary.dropped == 0
+        assert r.summary is not None and r.summary.frames == 16 and r.summary.dropped == 0
         lines = [json.loads(x) for x in (tmp_path / f"{r.name}.detections.jsonl").read_text().splitlines()]
-        assert [x["frame"] for x in lines if "frame" in x] == list(range(24))
+        assert [x["frame"] for x in lines if "frame" in x] == list(range(16))
         f = runner.client.figures()  # type: ignore[union-attr]
-        assert f["detected"] == f["submitted"] == f["frames"] == 24 and f["interval"] == 1  # files: never paced
+        assert f["detected"] == f["submitted"] == f["frames"] == 16 and f["interval"] == 1  # files: never paced
 
 
 def test_live_cameras_share_the_detector_and_slow_down_together(
         tmp_path: Path, rtsp_server: object, car_camera_clip: Path) -> None:  # noqa: F811
-    model = slow_detector(tmp_path, size=160, layers=3, channels=64)  # ~80 ms a frame: 3 cameras do not fit
+    model = slow_detector(tmp_path, size=160, layers=3, channels=64)  # 40-80 ms a frame
     server = rtsp_server({f"/cam{i}": car_camera_clip for i in range(3)})  # type: ignore[operator]
+    # One session of one thread: ~12 detections/s for 3 x 12.5 frames/s, on any machine.
     cams = [RunSettings(source=server.url(f"/cam{i}"), name=f"cam{i}", out_dir=tmp_path, no_video=True, model=model,
-                        duration=3.0, stats_interval=0.5, progress=False, quiet=True, device="cpu")
+                        duration=3.0, stats_interval=0.5, progress=False, quiet=True, device="cpu",
+                        detect_workers=1, threads=1)
             for i in range(3)]
     fleet = Fleet(cams)
     results = fleet.run()
@@ -226,4 +228,4 @@ def test_live_cameras_share_the_detector_and_slow_down_together(
         intervals.append(max(s["detect_interval"] for s in stats))
         detected.append(r.summary.detector_runs)  # type: ignore[union-attr]
     assert max(intervals) >= 2, intervals  # the detector could not do every frame: intervals grew
-    assert min(detected) > 0.6 * max(detected), detected  # and no camera starved
+    assert min(detected) > 0.7 * max(detected), detected  # and no camera starved (cameras alike: same interval)

@@ -7,8 +7,8 @@ tracker's predicted or the last boxes), so decoding and the outputs keep the ful
 and no frame waits long enough to be dropped. When the load falls the intervals come back.
 
 :func:`allocate` is the rule: the smallest intervals whose detections per second fit a
-share of the capacity, found by letting the camera that gets the most detections per unit
-of priority give way first, one step at a time (water filling with integer intervals).
+share of the capacity, each camera allowed the same detections per second per unit of
+priority (weighted max-min fairness): cameras alike always get the same interval.
 :class:`IntervalController` adds hysteresis: intervals grow at once when demand passes
 ``grow_at`` of the capacity, and shrink one step at a time, no sooner than ``hold`` seconds
 after the last change, only while demand at the smaller interval stays under ``shrink_at``.
@@ -18,6 +18,7 @@ never makes them oscillate.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -60,8 +61,19 @@ def rate(demands: Iterable[Demand], intervals: dict[str, int]) -> float:
     return sum(d.fps / intervals[d.name] for d in demands)
 
 
+def _at_level(demands: Sequence[Demand], level: float) -> dict[str, int]:
+    """Each camera's interval when it may have ``level * priority`` detections per second."""
+    return {d.name: min(max(math.ceil(d.fps / (level * d.priority) - 1e-9), d.base), max(d.base, d.largest))
+            for d in demands}
+
+
 def allocate(demands: Sequence[Demand], capacity: float, share: float = 1.0) -> dict[str, int]:
-    """The smallest intervals whose detections per second fit ``share * capacity``.
+    """The smallest intervals whose detections per second fit ``share * capacity``, fairly.
+
+    Every camera may have up to ``level * priority`` detections per second, and ``level`` is
+    the highest that fits (max-min fairness, weighted): cameras alike get the same interval,
+    one with twice the priority about twice the detections, and a camera that asks for
+    less than its share (a low frame rate) leaves the rest to the others.
 
     Parameters
     ----------
@@ -82,21 +94,26 @@ def allocate(demands: Sequence[Demand], capacity: float, share: float = 1.0) -> 
     >>> cams = [Demand("a", 15.0), Demand("b", 15.0), Demand("c", 15.0, priority=2.0)]
     >>> allocate(cams, capacity=30.0)
     {'a': 2, 'b': 2, 'c': 1}
+    >>> allocate([Demand("a", 15.0), Demand("b", 15.0), Demand("slow", 2.0)], capacity=20.0)
+    {'a': 2, 'b': 2, 'slow': 1}
     """
-    intervals = {d.name: d.base for d in demands}
     budget = share * capacity
-    total = rate(demands, intervals)
-    while total > budget:
-        open_ = [d for d in demands if intervals[d.name] < max(d.base, d.largest)]
-        if not open_:
-            break
-        # The camera with the most detections per unit of priority gives way first; ties go
-        # to the later name, so the result does not depend on the order of the cameras.
-        d = max(open_, key=lambda d: (d.fps / intervals[d.name] / d.priority, d.name))
-        k = intervals[d.name]
-        total -= d.fps / k - d.fps / (k + 1)
-        intervals[d.name] = k + 1
-    return intervals
+    base = {d.name: d.base for d in demands}
+    if rate(demands, base) <= budget:
+        return base
+    # The interval of each camera changes only at these levels; a higher level never asks
+    # for fewer detections, so the highest level that fits is found by bisection.
+    levels = sorted({d.fps / (k * d.priority) for d in demands for k in range(d.base, max(d.base, d.largest) + 1)})
+    lo, hi = 0, len(levels) - 1
+    if rate(demands, _at_level(demands, levels[0])) > budget:
+        return _at_level(demands, levels[0])
+    while lo < hi:  # invariant: levels[lo] fits
+        mid = (lo + hi + 1) // 2
+        if rate(demands, _at_level(demands, levels[mid])) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return _at_level(demands, levels[lo])
 
 
 def ordinal(n: int) -> str:

@@ -308,7 +308,9 @@ class DetectorService:
     batching : bool
         Whether frames really go through the model in batches (known after :meth:`start`).
     admission : str or None
-        The warning given when the cameras cannot be held even at their largest intervals.
+        The last warning given because the cameras could not be held even at their largest
+        intervals (checked when every live camera's frame rate is known, and again when one
+        joins or leaves).
 
     Examples
     --------
@@ -577,4 +579,4 @@ class DetectorService:
             message = admission(demands, capacity, self.ms_per_frame or 0.0, self.workers)
             if message is not None and message != self.admission:
                 log.warning("streamer: warning: %s", message)
-            self.admission = message
+                self.admission = message
