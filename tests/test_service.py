@@ -121,15 +121,16 @@ def test_cameras_get_turns_in_proportion_to_their_priority(fast_model: Path, str
 # --- paced intervals ----------------------------------------------------------------------------
 
 
-def offer(client: object, fps: float, seconds: float, image: np.ndarray, trace: list[int]) -> None:
+def offer(client: object, fps: float, seconds: float, image: np.ndarray, trace: list[int], t0: float) -> None:
     """Offer ``client`` a camera's frames at ``fps`` for ``seconds``, detecting those it asks for.
 
-    Frame indices follow the clock, as a camera's do: frames that come while a detection is
-    running are skipped (as a live pipeline drops them), so the camera's rate stays ``fps``.
+    Frame indices follow the clock from ``t0``, as a camera's do: frames that come while a
+    detection is running are skipped (as a live pipeline drops them), so the camera's rate
+    stays ``fps``.
     """
-    t0 = time.monotonic()
+    start = time.monotonic()
     last = -1
-    while (now := time.monotonic()) < t0 + seconds:
+    while (now := time.monotonic()) < start + seconds:
         index = int((now - t0) * fps)
         if index > last:
             last = index
@@ -149,7 +150,8 @@ def test_interval_grows_under_overload_and_comes_back_when_load_falls(slow_model
         fps = 0.6 * service.capacity
         cams = [service.client(f"cam{i}", every_max=8, adaptive=True) for i in range(3)]
         traces: list[list[int]] = [[] for _ in cams]
-        threads = [threading.Thread(target=offer, args=(c, fps, 1.5, street[0], tr)) for c, tr in zip(cams, traces)]
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=offer, args=(c, fps, 1.5, street[0], tr, t0)) for c, tr in zip(cams, traces)]
         for t in threads:
             t.start()
         for t in threads:
@@ -160,7 +162,7 @@ def test_interval_grows_under_overload_and_comes_back_when_load_falls(slow_model
         for c in cams[1:]:
             c.close()  # two cameras leave: the load falls
         after: list[int] = []
-        offer(cams[0], fps, 2.0, street[0], after)
+        offer(cams[0], fps, 2.0, street[0], after, t0)
         # Back down one step at a time, never up again (no oscillation), to what now fits.
         assert after[-1] < peak[0], (peak, after)
         assert all(b <= a for a, b in itertools.pairwise(after)), after

@@ -167,12 +167,12 @@ class IntervalController:
         self._changed: dict[str, float] = {}
 
     def update(self, demands: Sequence[Demand], capacity: float, now: float) -> dict[str, int]:
-        """New intervals for ``demands`` (cameras not listed are forgotten).
+        """New intervals for ``demands`` (cameras not listed keep theirs until :meth:`forget`).
 
         Parameters
         ----------
         demands : sequence of Demand
-            The cameras whose interval follows the load.
+            The cameras whose interval follows the load (whose frame rate is known now).
         capacity : float
             Detections per second the detector does for them.
         now : float
@@ -190,6 +190,10 @@ class IntervalController:
                 current -= 1  # room: come back one step at a time
                 self._changed[d.name] = now
             new[d.name] = current
-        self.intervals = new
-        self._changed = {k: v for k, v in self._changed.items() if k in new}
+        self.intervals.update(new)
         return dict(new)
+
+    def forget(self, name: str) -> None:
+        """A camera left: its interval is not kept."""
+        self.intervals.pop(name, None)
+        self._changed.pop(name, None)

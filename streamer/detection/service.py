@@ -95,6 +95,8 @@ class _Window:
     items: deque[tuple[float, float]] = field(default_factory=deque)
 
     def add(self, t: float, value: float = 0.0) -> None:
+        if self.items and value < self.items[-1][1]:
+            self.items.clear()  # a count that starts again (a source re-opened): a new series
         self.items.append((t, value))
         while self.items and self.items[0][0] < t - RATE_WINDOW_S:
             self.items.popleft()
@@ -145,7 +147,7 @@ class DetectorClient:
         self._pass = 0.0
         self._arrivals = _Window()
         self._done = _Window()
-        self._waits: deque[float] = deque(maxlen=300)
+        self._waits = _Window()
         self.closed = False
 
     def __repr__(self) -> str:
@@ -184,10 +186,11 @@ class DetectorClient:
         return self.submit(image).result()
 
     def figures(self) -> dict[str, Any]:
-        """Per-camera figures: frames seen, submitted, detected, skipped, interval, rates."""
+        """Per-camera figures: frames seen, submitted, detected, skipped, the interval; the frame
+        rate, detections per second and wait p95 (submitted to detected) over the last seconds."""
         now = time.monotonic()
         with self.service._cond:
-            waits = list(self._waits)
+            waits = [w for t, w in self._waits.items if t >= now - RATE_WINDOW_S]
             fps = self.fps
             return {
                 "camera": self.name,
@@ -461,6 +464,7 @@ class DetectorService:
             client.closed = True
             if client in self._clients:
                 self._clients.remove(client)
+            self.controller.forget(client.name)
             self._admitted = frozenset()  # a later joiner is checked again
 
     def figures(self) -> dict[str, Any]:
@@ -536,7 +540,7 @@ class DetectorService:
                 self.batches += 1
                 self.frames += len(batch)
                 for r, res in zip(batch, results):
-                    r.client._waits.append(1000.0 * (now - r.submitted))
+                    r.client._waits.add(now, 1000.0 * (now - r.submitted))
                     if isinstance(res, BaseException):
                         r.client.failed += 1
                     else:
