@@ -56,13 +56,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("streamer")
 
-#: Frames per inference on a CPU. scripts/bench_capacity.py --model-only on the 2-core
-#: machine: two single-threaded sessions side by side beat one two-threaded session at batch
-#: 2, 4 or 8, and batching within each of the two sessions did not pay either (see the
-#: README's capacity table); so by default a CPU runs one frame per inference per session.
+#: Frames per inference on a CPU. ``scripts/bench_capacity.py --model-only`` on the 2-core
+#: machine (YOLOX-Nano, 4 cameras, frames per CPU-second against separate per-camera
+#: sessions, a busy machine): two single-threaded sessions at batch 1, 2, 4, 8: 0.97x,
+#: 0.99x, 1.02x, 0.95x; one two-threaded session at batch 2, 4, 8: 0.91x, 0.90x, 0.84x.
+#: Batching buys nothing measurable on this CPU and costs latency (a frame waits for the
+#: batch), so a CPU runs one frame per inference on each of its sessions.
 CPU_BATCH = 1
-#: Frames per inference on a GPU, where one inference of 8 frames costs little more than one
-#: of 1 (the device is wide; the launch and copy overheads are per inference).
+#: Frames per inference on a GPU (CUDA), where one inference of 8 frames costs little more
+#: than one of 1 (a small detector does not fill the device; launches and copies are per
+#: inference). Not measured here (no GPU on the development machine).
 GPU_BATCH = 8
 #: Latency budget assumed when no camera sets ``max_latency`` (seconds).
 DEFAULT_BUDGET_S = 0.25
@@ -372,7 +375,10 @@ class DetectorService:
         if threads != (s.threads or 1):
             first = Detector.from_settings(s, threads=threads)
         detectors = [first, *(Detector.from_settings(s, threads=threads) for _ in range(workers - 1))]
-        max_batch = s.detect_batch or (CPU_BATCH if on_cpu else GPU_BATCH)
+        # TensorRT builds an engine for each new input shape (seconds each): batches of varying
+        # size would stall it, so it gets one frame per inference unless asked.
+        tensorrt = first.provider.provider == "TensorrtExecutionProvider"
+        max_batch = s.detect_batch or (CPU_BATCH if on_cpu else 1 if tensorrt else GPU_BATCH)
         budgets = [c.max_latency for c in (*cameras, s) if c.max_latency is not None]
         budget = min(budgets) if budgets else DEFAULT_BUDGET_S
         return cls(detectors, max_batch=max_batch, max_wait=BATCH_WAIT_SHARE * budget if max_batch > 1 else 0.0)
