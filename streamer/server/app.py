@@ -97,7 +97,8 @@ def auth_middleware(token: str | None) -> Callable[..., Awaitable[web.StreamResp
                     status=303, headers={"Location": str(request.rel_url.with_query(kept))})
             else:
                 response = await handler(request)
-            response.set_cookie(COOKIE, _session(token), httponly=True, samesite="Strict", path="/")
+            if not response.prepared:  # a stream (MJPEG) has sent its headers by now
+                response.set_cookie(COOKIE, _session(token), httponly=True, samesite="Strict", path="/")
             return response
         return await handler(request)
 

@@ -162,7 +162,7 @@ async def mjpeg(request: web.Request) -> web.StreamResponse:
     entry.viewers += 1
     response = web.StreamResponse(headers={
         "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
-        "Cache-Control": "no-store", "Pragma": "no-cache", "Connection": "close"})
+        "Cache-Control": "no-store", "Pragma": "no-cache", "Connection": "close", "X-Content-Type-Options": "nosniff"})
     last = 0
     try:
         await response.prepare(request)
