@@ -7,6 +7,8 @@ machine's state:
 * **pipeline fps** at full speed (a file, no pacing, the detector on every ``--detect-every``
   frame): the median over ``--repeats`` runs per viewer count, the counts interleaved so drift
   in the machine's load spreads over all of them; the ratio to the run with no viewer;
+* **CPU time of the streamer process per frame** (pipeline, server, JPEG encodes; not the
+  viewers' process): less disturbed by other load on the machine than fps;
 * **frame age when served** (capture to the moment its JPEG is handed to a viewer's socket),
   p50/p95 over every part every viewer got, in a paced run (``--realtime``: 25 fps, as a
   camera), with the served fps per viewer.
@@ -104,7 +106,9 @@ def one_run(source: Path, out: Path, viewers: int, *, frames: int, detect_every:
             deadline = time.monotonic() + 30
             while entry is not None and entry.viewers < viewers and time.monotonic() < deadline:
                 time.sleep(0.02)
+        cpu = time.process_time()
         results = multi.run(served.on_tick)
+        cpu = time.process_time() - cpu  # this process: pipeline, server, encodes (not the viewers)
         summary = results[0].summary
         assert summary is not None, results[0].error
         seen: dict[str, Any] = {"frames": [], "bytes": 0, "ages_ms": []}
@@ -112,7 +116,8 @@ def one_run(source: Path, out: Path, viewers: int, *, frames: int, detect_every:
         if child is not None:
             out_text, _ = child.communicate(timeout=60)
             seen = json.loads(out_text.strip().splitlines()[-1])
-        return {"viewers": viewers, "fps": summary.fps, "frames": summary.frames, "seen": seen}
+        return {"viewers": viewers, "fps": summary.fps, "frames": summary.frames, "seen": seen,
+                "cpu_ms_per_frame": 1000.0 * cpu / max(1, summary.frames)}
     finally:
         served.close()
         if child is not None and child.poll() is None:
@@ -140,11 +145,13 @@ def main() -> None:
         # Not counted: the first run pays for loading the model and warming caches.
         one_run(source, out, 0, frames=min(args.frames, 50), detect_every=args.detect_every, realtime=False)
         fps: dict[int, list[float]] = {n: [] for n in COUNTS}
+        cpu: dict[int, list[float]] = {n: [] for n in COUNTS}
         for r in range(args.repeats):
             order = COUNTS if r % 2 == 0 else tuple(reversed(COUNTS))
             for n in order:
-                fps[n].append(one_run(source, out, n, frames=args.frames, detect_every=args.detect_every,
-                                      realtime=False)["fps"])
+                run = one_run(source, out, n, frames=args.frames, detect_every=args.detect_every, realtime=False)
+                fps[n].append(run["fps"])
+                cpu[n].append(run["cpu_ms_per_frame"])
         paced = {n: one_run(source, out, n, frames=args.frames, detect_every=args.detect_every, realtime=True)
                  for n in COUNTS}
     base = statistics.median(fps[0])
@@ -157,6 +164,7 @@ def main() -> None:
         rows.append({
             "viewers": n, "fps_median": round(statistics.median(fps[n]), 2), "fps_runs": [round(f, 2) for f in fps[n]],
             "ratio": round(statistics.median(fps[n]) / base, 3),
+            "cpu_ms_per_frame": round(statistics.median(cpu[n]), 1),
             "served_age_ms_p50": None if ages is None else round(float(np.percentile(ages, 50)), 1),
             "served_age_ms_p95": None if ages is None else round(float(np.percentile(ages, 95)), 1),
             "served_share_per_viewer": None if per_viewer is None else round(per_viewer, 2),
@@ -168,14 +176,14 @@ def main() -> None:
         return
     print(f"{source.name}, {args.frames} frames, detector every {args.detect_every} frames, "
           f"{args.repeats} repeats, {os.cpu_count()} CPUs")
-    print("| viewers | pipeline fps, median (runs) | vs none | paced 25 fps: fps out | served frame age p50 / p95 (ms) "
-          "| frames each viewer got |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| viewers | pipeline fps, median (runs) | vs none | CPU ms/frame (median) | paced 25 fps: fps out "
+          "| served frame age p50 / p95 (ms) | frames each viewer got |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         age = "–" if row["served_age_ms_p50"] is None else f"{row['served_age_ms_p50']} / {row['served_age_ms_p95']}"
         per = "–" if row["served_share_per_viewer"] is None else f"{100 * row['served_share_per_viewer']:.0f}%"
         print(f"| {row['viewers']} | {row['fps_median']} ({', '.join(map(str, row['fps_runs']))}) | "
-              f"{row['ratio']:.2f} | {row['paced_fps_out']} | {age} | {per} |")
+              f"{row['ratio']:.2f} | {row['cpu_ms_per_frame']} | {row['paced_fps_out']} | {age} | {per} |")
 
 
 if __name__ == "__main__":
