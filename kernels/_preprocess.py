@@ -19,6 +19,76 @@ from ._validate import (
 
 
 @njit(cache=True, nogil=True)
+def _x_taps(width: int, inv_scale_x: float, offsets: np.ndarray, weights: np.ndarray) -> None:
+    """Each output column's left tap (``offsets``, a byte offset in a BGR row) and the
+    right tap's weight (``weights``), as cv2.resize INTER_LINEAR samples: half-pixel
+    centres, edges replicated (cv2 drops the fractional weight where the right tap would
+    leave the image)."""
+    last = width - 1
+    for x in range(offsets.shape[0]):
+        fx = (x + 0.5) * inv_scale_x - 0.5
+        sx = int(np.floor(fx))
+        wx = np.float32(fx - sx)
+        if sx < 0:
+            sx = 0
+            wx = np.float32(0.0)
+        if sx >= last:
+            sx = last
+            wx = np.float32(0.0)
+        offsets[x] = 3 * sx
+        weights[x] = wx
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _blend_rows(flat: np.ndarray, ry: int, inv_scale_y: float, blended: np.ndarray) -> None:
+    """Vertical blend of the two source rows (``flat``: (H, 3 W)) that output row ``ry`` of
+    the resized region samples, into ``blended`` (3 W + 3), whose last pixel repeats the
+    row's last (the right tap of the last column reads it with weight 0)."""
+    height, row_len = flat.shape
+    # float64 position until the fraction is taken: float32 would shift weights by
+    # ~1e-4 at x ~ 1000 (cv2 is that exact too).
+    fy = (ry + 0.5) * inv_scale_y - 0.5
+    sy = int(np.floor(fy))
+    wy = np.float32(fy - sy)
+    top = flat[min(max(sy, 0), height - 1)]
+    bottom = flat[min(max(sy + 1, 0), height - 1)]
+    # The whole source row first: contiguous, so it vectorises. a + (b - a) * w rather
+    # than cv2's a * (1 - w) + b * w: one multiply less and flat areas stay exact; the
+    # two differ by float32 rounding only.
+    for i in range(row_len):
+        a = np.float32(top[i])
+        blended[i] = a + (np.float32(bottom[i]) - a) * wy
+    blended[row_len : row_len + 3] = blended[row_len - 3 : row_len]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sample_planes(
+    blended: np.ndarray, offsets: np.ndarray, weights: np.ndarray, dst: np.ndarray, oy: int,
+    pad_x: int, order: tuple[int, int, int], gain: tuple[float, float, float],
+    bias: tuple[float, float, float],
+) -> None:
+    """Horizontal blend of the ``blended`` row into row ``oy`` of each plane of ``dst``,
+    from column ``pad_x`` on: plane ``c`` takes source channel ``order[c]``, times
+    ``gain[c]`` plus ``bias[c]``."""
+    new_w = offsets.shape[0]
+    o0, o1, o2 = order
+    g0, g1, g2 = np.float32(gain[0]), np.float32(gain[1]), np.float32(gain[2])
+    b0, b1, b2 = np.float32(bias[0]), np.float32(bias[1]), np.float32(bias[2])
+    plane0 = dst[0, oy, pad_x : pad_x + new_w]
+    plane1 = dst[1, oy, pad_x : pad_x + new_w]
+    plane2 = dst[2, oy, pad_x : pad_x + new_w]
+    for x in range(new_w):
+        o = offsets[x]
+        wx = weights[x]
+        a = blended[o + o0]
+        plane0[x] = (a + (blended[o + o0 + 3] - a) * wx) * g0 + b0
+        a = blended[o + o1]
+        plane1[x] = (a + (blended[o + o1 + 3] - a) * wx) * g1 + b1
+        a = blended[o + o2]
+        plane2[x] = (a + (blended[o + o2 + 3] - a) * wx) * g2 + b2
+
+
+@njit(cache=True, nogil=True)
 def _preprocess_band(
     band: int,
     bands: int,
@@ -38,38 +108,20 @@ def _preprocess_band(
     blended source row; ``geometry`` is (pad_x, pad_y, new_w, new_h) of the resized
     region inside ``dst``; ``inv_scale`` the source pixels per output pixel (x, y);
     ``order`` the source channel of each output plane; ``gain``/``bias``/``fill`` are
-    per output plane.
+    per output plane.  Rows are blended vertically, then horizontally into the planes
+    (the per-row steps are inlined); the padding is filled.
     """
     pad_x, pad_y, new_w, new_h = geometry
     height, width = src.shape[0], src.shape[1]
     out_h = dst.shape[1]
-    row_start = band * out_h // bands
-    row_stop = (band + 1) * out_h // bands
     buffer = scratch[band]
     # Per band, not per call, so bands share nothing writable.
     offsets = buffer[:new_w].view(np.int32)
     weights = buffer[new_w : 2 * new_w]
     blended = buffer[2 * new_w : 2 * new_w + 3 * (width + 1)]
-    last = width - 1
-    for x in range(new_w):
-        # Sampling of cv2.resize INTER_LINEAR: half-pixel centres, edges replicated
-        # (cv2 drops the fractional weight where the right tap would leave the image).
-        fx = (x + 0.5) * inv_scale[0] - 0.5
-        sx = int(np.floor(fx))
-        wx = np.float32(fx - sx)
-        if sx < 0:
-            sx = 0
-            wx = np.float32(0.0)
-        if sx >= last:
-            sx = last
-            wx = np.float32(0.0)
-        offsets[x] = 3 * sx
-        weights[x] = wx
+    _x_taps(width, inv_scale[0], offsets, weights)
     flat = src.reshape(height, 3 * width)
-    o0, o1, o2 = order
-    g0, g1, g2 = np.float32(gain[0]), np.float32(gain[1]), np.float32(gain[2])
-    b0, b1, b2 = np.float32(bias[0]), np.float32(bias[1]), np.float32(bias[2])
-    for oy in range(row_start, row_stop):
+    for oy in range(band * out_h // bands, (band + 1) * out_h // bands):
         ry = oy - pad_y
         if ry < 0 or ry >= new_h:
             for c in range(3):
@@ -78,33 +130,8 @@ def _preprocess_band(
         for c in range(3):
             fill_row(dst[c, oy, :pad_x], fill[c])
             fill_row(dst[c, oy, pad_x + new_w :], fill[c])
-        # float64 position until the fraction is taken: float32 would shift weights by
-        # ~1e-4 at x ~ 1000 (cv2 is that exact too).
-        fy = (ry + 0.5) * inv_scale[1] - 0.5
-        sy = int(np.floor(fy))
-        wy = np.float32(fy - sy)
-        top = flat[min(max(sy, 0), height - 1)]
-        bottom = flat[min(max(sy + 1, 0), height - 1)]
-        # Vertical blend of the whole source row first: contiguous, so it vectorises.
-        # a + (b - a) * w rather than cv2's a * (1 - w) + b * w: one multiply less and
-        # flat areas stay exact; the two differ by float32 rounding only.
-        for i in range(3 * width):
-            a = np.float32(top[i])
-            blended[i] = a + (np.float32(bottom[i]) - a) * wy
-        # The right tap of the last column reads this copy with weight 0.
-        blended[3 * width : 3 * width + 3] = blended[3 * width - 3 : 3 * width]
-        plane0 = dst[0, oy, pad_x : pad_x + new_w]
-        plane1 = dst[1, oy, pad_x : pad_x + new_w]
-        plane2 = dst[2, oy, pad_x : pad_x + new_w]
-        for x in range(new_w):
-            o = offsets[x]
-            wx = weights[x]
-            a = blended[o + o0]
-            plane0[x] = (a + (blended[o + o0 + 3] - a) * wx) * g0 + b0
-            a = blended[o + o1]
-            plane1[x] = (a + (blended[o + o1 + 3] - a) * wx) * g1 + b1
-            a = blended[o + o2]
-            plane2[x] = (a + (blended[o + o2 + 3] - a) * wx) * g2 + b2
+        _blend_rows(flat, ry, inv_scale[1], blended)
+        _sample_planes(blended, offsets, weights, dst, oy, pad_x, order, gain, bias)
 
 
 @njit(cache=True, nogil=True, parallel=True)

@@ -84,34 +84,21 @@ def _aligned(n: int) -> int:
     return (n + 3) & ~3
 
 
-@njit(cache=True, nogil=True)
-def _linear_band(
-    band: int, bands: int, scratch: np.ndarray, src: np.ndarray, dst: np.ndarray,
-    channels: int,
-) -> None:
-    """Rows of band ``band`` of ``dst`` (h, w * C) from ``src`` (H, W * C), exactly as
-    cv2's INTER_LINEAR for uint8.  Arrays are indexed, not sliced, inside the row loop:
-    every view costs reference-count updates.
-
-    Horizontal pass (cv2's HResizeLinear): ``S = a0 p[x0] + a1 p[x0 + C]`` with 11-bit
-    weights, kept as ``S >> 4`` (int16) in a two-row cache while consecutive output rows
-    share source rows; vertical (cv2's VResizeLinearVec_32s8u, used for every column):
-    ``(((b0 (S0 >> 4)) >> 16) + ((b1 (S1 >> 4)) >> 16) + 2) >> 2``.  Horizontal taps are
-    clamped to the image (fraction 0 there); vertical ones are not, as in cv2: above the
-    first row both taps read row 0 with the unclamped weights.
-    """
-    height, row_len = src.shape
-    out_h, out_len = dst.shape
-    width = row_len // channels
-    out_w = out_len // channels
-    buffer = scratch[band].view(np.uint8)
+@njit(cache=True, nogil=True, inline="always")
+def _linear_scratch(
+    buffer: np.ndarray, out_w: int, out_len: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A band's scratch bytes laid out for the bilinear resize of rows ``out_len = out_w * C``
+    long: ``x_off``, ``x_off1`` (int32, out_w: byte offsets of each pixel's two taps),
+    ``x_w0``, ``x_w1`` (int16, out_len: their weights per byte), ``x_wp`` (int16, 2 * out_w:
+    gray's ``(a0, a1)`` pairs, over both weight rows), ``left``, ``right`` (uint8, out_len +
+    2: the gathered taps of one row) and ``rows`` (int16, (2, out_len): the two-row cache)."""
     at = 0
     x_off = buffer[at : at + 4 * out_w].view(np.int32)
     at += 4 * out_w
     x_off1 = buffer[at : at + 4 * out_w].view(np.int32)
     at += 4 * out_w
     x_w0 = buffer[at : at + 2 * out_len].view(np.int16)
-    # gray: the weights as (a0, a1) pairs, over both weight rows (pmaddwd-friendly)
     x_wp = buffer[at : at + 4 * out_len].view(np.int16)
     at += _aligned(2 * out_len)
     x_w1 = buffer[at : at + 2 * out_len].view(np.int16)
@@ -121,11 +108,19 @@ def _linear_band(
     right = buffer[at : at + _aligned(out_len + 2)]
     at += _aligned(out_len + 2)
     rows = buffer[at : at + 4 * out_len].view(np.int16).reshape(2, out_len)
-    pair16 = left[: 2 * out_w].view(np.uint16)  # gray: (left, right) pairs
-    low = np.uint64(0xFFFFFF)
-    shift = np.uint64(24)
+    return x_off, x_off1, x_w0, x_wp, x_w1, left, right, rows
+
+
+@njit(cache=True, nogil=True)
+def _linear_x_taps(
+    width: int, channels: int, out_w: int, x_off: np.ndarray, x_off1: np.ndarray,
+    x_w0: np.ndarray, x_w1: np.ndarray, x_wp: np.ndarray,
+) -> int:
+    """Fill the horizontal tap tables (see :func:`_linear_scratch`), taps clamped to the
+    image with fraction 0 there; returns ``fast``: the pixels before it have an 8-byte
+    (BGR) or 2-byte (gray pair) load that stays inside the row."""
+    row_len = width * channels
     scale = 1.0 / (out_w / width)
-    # ``fast``: pixels whose 8-byte (BGR) or 2-byte (gray pair) load stays in the row.
     fast = 0
     for x in range(out_w):
         s, f = _linear_tap(x, width, scale)
@@ -148,6 +143,118 @@ def _linear_band(
                 x_w1[channels * x + c] = a1
         if (channels == 1 and s + 2 <= width) or (channels == 3 and s * 3 + 8 <= row_len):
             fast = x + 1
+    return fast
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gray_row(
+    src: np.ndarray, r: int, fast: int, x_off: np.ndarray, x_off1: np.ndarray,
+    x_wp: np.ndarray, left: np.ndarray, pair16: np.ndarray, rows: np.ndarray, slot: int,
+) -> None:
+    """Horizontal pass of gray source row ``r`` into ``rows[slot]`` (int16, out_w): the taps as
+    (left, right) byte pairs in ``left`` (``pair16``: the same bytes as uint16, one 2-byte
+    load each up to ``fast``), then ``(a0 p[x0] + a1 p[x1]) >> 4`` in one contiguous loop,
+    which vectorises."""
+    out_w = rows.shape[1]
+    base = r * src.shape[1]
+    for x in range(fast):
+        pair16[x] = _load_u16(src, base + x_off[x])
+    for x in range(fast, out_w):
+        left[2 * x] = src[r, x_off[x]]
+        left[2 * x + 1] = src[r, x_off1[x]]
+    for x in range(out_w):
+        rows[slot, x] = np.int16((np.int32(left[2 * x]) * x_wp[2 * x] + np.int32(left[2 * x + 1]) * x_wp[2 * x + 1]) >> 4)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gather_bgr(
+    src: np.ndarray, r: int, fast: int, x_off: np.ndarray, x_off1: np.ndarray,
+    left: np.ndarray, right: np.ndarray,
+) -> None:
+    """Copy the left and right tap of every output pixel of BGR source row ``r`` into
+    ``left`` and ``right``: one 8-byte load per pixel holds both taps (bytes 0-2 and 3-5;
+    up to ``fast`` it stays inside the row), two pixels per 8-byte store (the last two
+    bytes are overwritten by the next store)."""
+    base = r * src.shape[1]
+    low = np.uint64(0xFFFFFF)
+    shift = np.uint64(24)
+    for q in range(fast // 2):
+        p0 = _load_u64(src, base + x_off[2 * q])
+        p1 = _load_u64(src, base + x_off[2 * q + 1])
+        _store_u64(left, 6 * q, (p0 & low) | (p1 << shift))
+        _store_u64(right, 6 * q, ((p0 >> shift) & low) | (p1 & ~low))
+    for x in range(fast // 2 * 2, x_off.shape[0]):
+        for c in range(3):
+            left[3 * x + c] = src[r, x_off[x] + c]
+            right[3 * x + c] = src[r, x_off1[x] + c]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gather_pixels(
+    src: np.ndarray, r: int, channels: int, x_off: np.ndarray, x_off1: np.ndarray,
+    left: np.ndarray, right: np.ndarray,
+) -> None:
+    """Copy the left and right tap of every output pixel of source row ``r`` (2 or 4
+    channels: one 2- or 4-byte load and store each) into ``left`` and ``right``."""
+    out_w = x_off.shape[0]
+    base = r * src.shape[1]
+    if channels == 4:
+        for x in range(out_w):
+            _store_u32(left, 4 * x, _load_u32(src, base + x_off[x]))
+            _store_u32(right, 4 * x, _load_u32(src, base + x_off1[x]))
+    else:  # 2
+        for x in range(out_w):
+            _store_u16(left, 2 * x, _load_u16(src, base + x_off[x]))
+            _store_u16(right, 2 * x, _load_u16(src, base + x_off1[x]))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _blend_taps(
+    left: np.ndarray, right: np.ndarray, x_w0: np.ndarray, x_w1: np.ndarray, rows: np.ndarray, slot: int
+) -> None:
+    """``rows[slot] = (a0 left + a1 right) >> 4`` per byte (int16; LLVM narrows the int64
+    arithmetic to 16/32-bit lanes by itself)."""
+    for i in range(rows.shape[1]):
+        rows[slot, i] = np.int16((np.int32(left[i]) * x_w0[i] + np.int32(right[i]) * x_w1[i]) >> 4)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _vertical_row(
+    rows: np.ndarray, top: int, bottom: int, b0: np.int16, b1: np.int16, dst: np.ndarray, y: int
+) -> None:
+    """Output row ``y`` from the cached rows ``top`` and ``bottom``, as cv2's
+    VResizeLinearVec_32s8u: ``(((b0 S0) >> 16) + ((b1 S1) >> 16) + 2) >> 2``, saturated.  int16 products' high halves (pmulhw); numpy ufuncs keep the
+    arithmetic in 16/32 bits, where Python operators would widen it to int64."""
+    for i in range(dst.shape[1]):
+        high0 = np.int16(np.right_shift(np.multiply(np.int32(b0), np.int32(rows[top, i])), np.int32(16)))
+        high1 = np.int16(np.right_shift(np.multiply(np.int32(b1), np.int32(rows[bottom, i])), np.int32(16)))
+        value = np.right_shift(np.add(np.add(high0, high1), np.int16(2)), np.int16(2))
+        dst[y, i] = np.uint8(min(max(value, np.int16(0)), np.int16(255)))
+
+
+@njit(cache=True, nogil=True)
+def _linear_band(
+    band: int, bands: int, scratch: np.ndarray, src: np.ndarray, dst: np.ndarray,
+    channels: int,
+) -> None:
+    """Rows of band ``band`` of ``dst`` (h, w * C) from ``src`` (H, W * C), exactly as
+    cv2's INTER_LINEAR for uint8.
+
+    Horizontal pass (cv2's HResizeLinear): ``S = a0 p[x0] + a1 p[x0 + C]`` with 11-bit
+    weights, kept as ``S >> 4`` (int16) in a two-row cache while consecutive output rows
+    share source rows; vertical (cv2's VResizeLinearVec_32s8u, used for every column):
+    ``(((b0 (S0 >> 4)) >> 16) + ((b1 (S1 >> 4)) >> 16) + 2) >> 2``.  Horizontal taps are
+    clamped to the image (fraction 0 there); vertical ones are not, as in cv2: above the
+    first row both taps read row 0 with the unclamped weights.  The per-row steps are
+    inlined (``inline="always"``, Numba IR): called, passing their arrays cost as much as
+    the arithmetic on small outputs.
+    """
+    height, row_len = src.shape
+    out_h, out_len = dst.shape
+    out_w = out_len // channels
+    x_off, x_off1, x_w0, x_wp, x_w1, left, right, rows = _linear_scratch(scratch[band].view(np.uint8), out_w, out_len)
+    fast = _linear_x_taps(row_len // channels, channels, out_w, x_off, x_off1, x_w0, x_w1, x_wp)
+    pair16 = left[: 2 * out_w].view(np.uint16)  # gray: (left, right) pairs
     scale_y = 1.0 / (out_h / height)
     held0 = -1  # source row cached in rows[0] (even rows) and rows[1] (odd rows)
     held1 = -1
@@ -165,59 +272,15 @@ def _linear_band(
                 held1 = r
             else:
                 held0 = r
-            # Horizontal pass of source row r into rows[slot] (written out here, not
-            # as a function: inlined or called, passing a dozen arrays cost as much as
-            # the arithmetic on small outputs).  The taps are first gathered into
-            # ``left`` and ``right`` (whole-pixel copies, no arithmetic; for gray,
-            # (left, right) byte pairs in ``left``), then one contiguous loop
-            # computes ``(a0 p[x0] + a1 p[x1]) >> 4``, which vectorises.
-            base = r * row_len
             if channels == 1:
-                for x in range(fast):
-                    pair16[x] = _load_u16(src, base + x_off[x])
-                for x in range(fast, out_w):
-                    left[2 * x] = src[r, x_off[x]]
-                    left[2 * x + 1] = src[r, x_off1[x]]
-                for x in range(out_w):
-                    rows[slot, x] = np.int16(
-                        (np.int32(left[2 * x]) * x_wp[2 * x] + np.int32(left[2 * x + 1]) * x_wp[2 * x + 1]) >> 4
-                    )
-                continue
-            if channels == 3:
-                # One 8-byte load per pixel holds both taps (bytes 0-2 and 3-5; up to
-                # ``fast`` it stays inside the row), two pixels per 8-byte store (the
-                # last two bytes are overwritten by the next store).
-                for q in range(fast // 2):
-                    p0 = _load_u64(src, base + x_off[2 * q])
-                    p1 = _load_u64(src, base + x_off[2 * q + 1])
-                    _store_u64(left, 6 * q, (p0 & low) | (p1 << shift))
-                    _store_u64(right, 6 * q, ((p0 >> shift) & low) | (p1 & ~low))
-                for x in range(fast // 2 * 2, out_w):
-                    for c in range(3):
-                        left[3 * x + c] = src[r, x_off[x] + c]
-                        right[3 * x + c] = src[r, x_off1[x] + c]
-            elif channels == 4:
-                for x in range(out_w):
-                    _store_u32(left, 4 * x, _load_u32(src, base + x_off[x]))
-                    _store_u32(right, 4 * x, _load_u32(src, base + x_off1[x]))
-            else:  # 2
-                for x in range(out_w):
-                    _store_u16(left, 2 * x, _load_u16(src, base + x_off[x]))
-                    _store_u16(right, 2 * x, _load_u16(src, base + x_off1[x]))
-            # (LLVM narrows this int64 arithmetic to 16/32-bit lanes by itself.)
-            for i in range(out_len):
-                rows[slot, i] = np.int16(
-                    (np.int32(left[i]) * x_w0[i] + np.int32(right[i]) * x_w1[i]) >> 4
-                )
-        top = r0 & 1
-        bottom = r1 & 1
-        # int16 products' high halves (pmulhw); numpy ufuncs keep the arithmetic in
-        # 16/32 bits, where Python operators would widen it to int64.
-        for i in range(out_len):
-            high0 = np.int16(np.right_shift(np.multiply(np.int32(b0), np.int32(rows[top, i])), np.int32(16)))
-            high1 = np.int16(np.right_shift(np.multiply(np.int32(b1), np.int32(rows[bottom, i])), np.int32(16)))
-            value = np.right_shift(np.add(np.add(high0, high1), np.int16(2)), np.int16(2))
-            dst[y, i] = np.uint8(min(max(value, np.int16(0)), np.int16(255)))
+                _gray_row(src, r, fast, x_off, x_off1, x_wp, left, pair16, rows, slot)
+            else:
+                if channels == 3:
+                    _gather_bgr(src, r, fast, x_off, x_off1, left, right)
+                else:
+                    _gather_pixels(src, r, channels, x_off, x_off1, left, right)
+                _blend_taps(left, right, x_w0, x_w1, rows, slot)
+        _vertical_row(rows, r0 & 1, r1 & 1, b0, b1, dst, y)
 
 
 @njit(cache=True, nogil=True, parallel=True)
