@@ -6,8 +6,11 @@ policy is declared once for the whole chain: ``Policy.BLOCK`` for files (back-pr
 nothing dropped) or ``Policy.LATEST`` for live sources (newest frame wins, drops counted
 per queue). Stages never see the policy, so the same stages serve both.
 
-A failure in any thread aborts every queue, lets each stage finish (sinks close their
+A failure in a stage aborts every queue, lets each stage finish (sinks close their
 files, so what was written stays playable) and is raised in the caller by :meth:`Pipeline.run`.
+A failure of the source (reading, decoding, or closing it after the last frame) ends the
+stream instead: the frames it already handed on are still processed and written, then the
+failure is raised (an abort there lost the frames in flight, up to a queue per stage).
 """
 
 from __future__ import annotations
@@ -281,11 +284,13 @@ class Pipeline:
         )
 
     # -- threads -------------------------------------------------------------------------
-    def _fail(self, stage: str, exc: BaseException) -> None:
+    def _fail(self, stage: str, exc: BaseException, *, abort: bool = True) -> None:
+        """Keep the first failure (raised by :meth:`raise_if_failed`) and, if ``abort``, abort."""
         with self._error_lock:
             if self._error is None:
                 self._error = (stage, exc)
-        self.abort()
+        if abort:
+            self.abort()
 
     def _run_source(self) -> None:
         out = self._queues[0]
@@ -306,14 +311,15 @@ class Pipeline:
         except (QueueAborted, QueueClosed):
             pass
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the caller
-            self._fail("decode", exc)
+            # The frames already queued are good: they drain (out.close below), not abort.
+            self._fail("decode", exc, abort=False)
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:
                 try:
                     close()
                 except BaseException as exc:  # noqa: BLE001
-                    self._fail("decode", exc)
+                    self._fail("decode", exc, abort=False)
             out.close()
 
     def _run_stage(self, group: _WorkerGroup) -> None:
