@@ -198,6 +198,10 @@ def main() -> None:
 @click.option("--mqtt", multiple=True, metavar="URL", help="Publish each event record to the MQTT broker at URL, e.g. mqtt://user:pass@host:1883, on streamer/CAMERA/EVENT (repeatable).")
 @click.option("--blur-faces", is_flag=True, default=None, help="Blur every face (CenterFace) before any output is written or shown.")
 @click.option("--blur-method", type=click.Choice(["blur", "pixelate"]), help="How faces are hidden (turns --blur-faces on) [blur].")
+@click.option("--publish", multiple=True, metavar="URL", help="Push the annotated stream to URL: rtsp:// (RECORD over TCP), rtmp:// (FLV), udp:// (MPEG-TS), srt:// (repeatable).")
+@click.option("--hls", type=click.Path(path_type=Path), help="Write a live HLS playlist (index.m3u8) and segments into this folder.")
+@click.option("--bitrate", help="Bitrate of the live encoder of --publish/--hls, e.g. 2M or 800k [2M].")
+@click.option("--gop", type=click.FloatRange(min=0, min_open=True, max=60), help="Seconds between key frames of the live encoder; viewers join at one [1].")
 @_guard
 def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | None, **options: Any) -> None:
     """Process SOURCES (files, rtsp:// or http(s):// URLs, /dev/videoN): kernels, detector,
@@ -249,7 +253,10 @@ def _cameras(sources: tuple[str, ...], config_file: Path | None, no_detect: bool
     event_flags = {k: options.pop(k, None) for k in ("events", "snapshots", "clips")}
     # --webhook/--mqtt add to the config's notify: list, --blur-* change its privacy: block.
     extra = {k: options.pop(k, None) for k in ("webhook", "mqtt", "blur_faces", "blur_method")}
+    publish = options.pop("publish", ())
     overrides = {k: v for k, v in options.items() if v is not None}
+    if publish:
+        overrides["publish"] = list(publish)
     if no_detect:
         overrides["detect"] = False
     if len(sources) == 1:
@@ -260,6 +267,9 @@ def _cameras(sources: tuple[str, ...], config_file: Path | None, no_detect: bool
     if len(sources) > 1:
         if settings.out is not None or settings.jsonl is not None:
             raise click.UsageError("--out and --jsonl name one file: with several sources use --out-dir")
+        if settings.publish or settings.hls is not None:
+            raise click.UsageError("--publish and --hls name one target: with several sources give each camera "
+                                   "its own in --config (outputs:)")
         if settings.cameras:
             raise click.UsageError("give sources either on the command line or as cameras in --config, not both")
         cameras = [settings.model_copy(update={"source": src, "name": None}) for src in sources]

@@ -16,6 +16,7 @@ from streamer.errors import ConfigError, did_you_mean
 from streamer.events.config import EventsConfig, events_setting
 from streamer.kernel_chain import KernelStep, KernelStepError, parse_kernels
 from streamer.notify.config import NotifyConfig
+from streamer.outputs.config import OutputConfig, parse_bitrate
 from streamer.privacy.config import PrivacyConfig
 from streamer.sources.urls import is_live, output_stem
 
@@ -123,6 +124,13 @@ class RunSettings(BaseModel):
     token: SecretStr | None = Field(None, description="token every route of --serve but /healthz needs")
     max_viewers: int = Field(20, ge=1, le=1000, description="concurrent MJPEG viewers per camera (more get a 503)")
     show: bool = Field(False, description="show the camera in a local window (OpenCV highgui)")
+    # -- network outputs: one live encode per camera and settings, published many times ----
+    publish: list[str] = Field(default_factory=list, description="push the annotated stream to these rtsp://, rtmp://, udp:// or srt:// URLs")
+    hls: Path | None = Field(None, description="write a live HLS playlist (index.m3u8) and segments into this folder")
+    bitrate: str = Field("2M", description="bitrate of the live encoder of --publish and --hls (e.g. 2M, 800k)")
+    gop: float = Field(1.0, gt=0.0, le=60.0, description="seconds between key frames of the live encoder (viewers join at one)")
+    outputs: list[OutputConfig] = Field(
+        default_factory=list, description="more network outputs, each with its own settings: {publish: URL, bitrate: 4M, gop: 2} or {hls: DIR}")
     # -- where the cameras run (top level; ray_cpus per camera) ----------------------------------
     engine: Literal["local", "ray"] = Field(
         "local", description='local: in this process; ray: one Ray actor per camera or file (pip install "streamer[ray]")')
@@ -193,6 +201,17 @@ class RunSettings(BaseModel):
             raise _StepValueError(str(exc), exc.index) from None
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("bitrate")
+    @classmethod
+    def _bitrate(cls, v: str) -> str:
+        parse_bitrate(v)
+        return v
+
+    @field_validator("publish", mode="before")
+    @classmethod
+    def _one_or_more(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
 
     @field_validator("preset")
     @classmethod

@@ -31,7 +31,7 @@ from streamer.pipeline import Pipeline, PipelineStats, Stage, StageStats
 from streamer.privacy.stage import build_privacy
 from streamer.queues import Policy
 from streamer.outputs.base import Output
-from streamer.outputs.build import build_outputs
+from streamer.outputs.build import build_outputs, describe_outputs
 from streamer.outputs.handoff import HandoffStage
 from streamer.outputs.jsonl import JsonlSink
 from streamer.outputs.paths import PlannedOutputs, check_outputs
@@ -303,7 +303,7 @@ class Runner:
         live = self.live or s.realtime
         extra = [*self._extra_outputs, *(self.camera_events.outputs if self.camera_events else [])]
         outputs = build_outputs(s, video=self.video_path, jsonl=self._jsonl, media=self._media, live=live,
-                                extra=extra)
+                                extra=extra, camera=self.name, publish=self.bus.publish)
         self._output = OutputStage(outputs, camera=self.name, queue_size=s.queue_size, publish=self.bus.publish)
         if self._deliver:
             self.handoff = HandoffStage(self._output, policy=Policy.LATEST if live else Policy.BLOCK,
@@ -333,6 +333,9 @@ class Runner:
         if self.detector is not None:
             parts.append(f"model: {self.detector.card.name} ({self.detector.card.family})")
             parts.append(f"device: {self.detector.provider.provider} ({self.detector.provider.reason})")
+        network = describe_outputs(self._output.outputs) if self._output is not None else None
+        if network:
+            parts.append(network)
         return "; ".join(parts)
 
     def stop(self) -> None:

@@ -18,8 +18,8 @@ from dataclasses import replace
 import numpy as np
 
 from streamer.frames import Frame
-from streamer.queues import FrameQueue, Policy
 from streamer.outputs.stage import OutputStage
+from streamer.queues import FrameQueue, Policy
 
 Delivered = tuple[Frame, np.ndarray]
 """A finished frame (annotated ``image``) and its picture before the overlay, (H, W, 3) uint8."""

@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from streamer.frames import Frame
@@ -56,6 +56,7 @@ class OutputStats:
     cpu: float = 0.0
     state: str = "running"
     error: str | None = None
+    bytes: int = 0
 
     @property
     def cpu_ms_per_frame(self) -> float:
@@ -214,8 +215,9 @@ class OutputStage:
         """A snapshot of every output's counters, in output order."""
         out = []
         for lane in self._lanes:
-            s = lane.stats
-            out.append(OutputStats(s.name, s.policy, s.frames, lane.queue.dropped, s.wall, s.cpu, s.state, s.error))
+            out.append(replace(lane.stats, dropped=lane.queue.dropped))
+            # What publishes an output's products (the live encoder's publishers) follows it.
+            out.extend(replace(sink.stats) for sink in getattr(lane.output, "sinks", ()))
         return out
 
     def finish(self) -> None:

@@ -35,6 +35,7 @@ import av
 
 from streamer.errors import SourceError
 from streamer.frames import Frame
+from streamer.retry import Backoff
 from streamer.sources.avlog import keep_pyav_logging_off
 from streamer.sources.errors import connect_failure, device_problem, error_text
 from streamer.sources.info import SourceInfo, container_info
@@ -43,6 +44,7 @@ from streamer.sources.urls import device_path, is_device, mask_credentials, with
 log = logging.getLogger("streamer.sources")
 
 LIVE_TIME_BASE = Fraction(1, 1000)
+DEFAULT_BACKOFF = Backoff()
 
 
 class LiveState(str, enum.Enum):
@@ -67,20 +69,6 @@ class SourceEvent:
     def to_record(self) -> dict[str, Any]:
         return {"event": "source", "source": self.source, "state": self.state.value,
                 "message": self.message, "attempt": self.attempt, "wall_time": round(self.wall_time, 3)}
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Capped exponential backoff with proportional jitter: ``initial * factor**(n-1)``."""
-
-    initial: float = 0.5
-    maximum: float = 30.0
-    factor: float = 2.0
-    jitter: float = 0.25
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        base = min(self.maximum, self.initial * self.factor ** max(0, attempt - 1))
-        return base * (1.0 + self.jitter * (2.0 * rng.random() - 1.0))
 
 
 NO_DECODER = "unsupported codec: FFmpeg has no decoder for this video stream"
@@ -150,7 +138,7 @@ class LiveSource:
         open_timeout: float = 10.0,
         stall_timeout: float = 5.0,
         retries: int | None = None,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff = DEFAULT_BACKOFF,
         options: dict[str, str] | None = None,
         input_format: str | None = None,
         on_event: Callable[[SourceEvent], None] | None = None,
