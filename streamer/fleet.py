@@ -115,7 +115,10 @@ class Fleet:
                     if len(settings) == 1:
                         raise
                     self._failed(s, exc)
+            self._warmed_up(len(settings) == 1)
         except BaseException:
+            for r in self.runners:
+                r.source.close()
             self.close()
             raise
         self._threads: list[threading.Thread] = []
@@ -125,8 +128,23 @@ class Fleet:
         log.warning("camera %s not started: %s", name, exc)
         self.results[name] = CameraResult(name, error=exc)
 
+    def _warmed_up(self, single: bool) -> None:
+        """Wait for the services' warm-up; the cameras of one whose model does not run fail."""
+        for service in list(self.services):
+            try:
+                service.ready()
+            except StreamerError as exc:
+                if single:
+                    raise
+                self.services.remove(service)
+                for r in [r for r in self.runners if r.client is not None and r.client.service is service]:
+                    self.runners.remove(r)
+                    r.source.close()
+                    self._failed(r.settings, exc)
+
     def _services(self, settings: Sequence[RunSettings]) -> dict[str, DetectorService | StreamerError]:
-        """One started service per detector configuration (its error, when it failed)."""
+        """One service per detector configuration (its error, when it failed), warming up
+        in its own threads while the cameras open (see :meth:`_warmed_up`)."""
         groups: dict[str, list[RunSettings]] = {}
         for s in settings:
             if s.detect:
@@ -139,7 +157,7 @@ class Fleet:
                 except ConfigError as exc:
                     raise cams[0].located(exc) from None
                 self.services.append(service)
-                out[key] = service.start()
+                out[key] = service.start(wait=False)
             except StreamerError as exc:
                 if len(settings) == 1:
                     raise

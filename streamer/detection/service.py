@@ -272,7 +272,6 @@ class _Worker:
             self._open_batched()
         n = self.service.max_batch if self.batched is not None else 1
         pictures = probe_pictures(width, height, n=n, seed=1)
-        self.run(pictures)
         t0 = time.perf_counter()
         self.run(pictures)
         self.ms_per_frame = 1000.0 * (time.perf_counter() - t0) / n
@@ -384,20 +383,35 @@ class DetectorService:
         return cls(detectors, max_batch=max_batch, max_wait=BATCH_WAIT_SHARE * budget if max_batch > 1 else 0.0)
 
     # -- life cycle ----------------------------------------------------------------------------
-    def start(self) -> DetectorService:
-        """Start the workers and wait for their warm-up (which measures ``ms_per_frame``).
+    def start(self, *, wait: bool = True) -> DetectorService:
+        """Start the workers, which warm up (and measure ``ms_per_frame``) in their threads.
+
+        Parameters
+        ----------
+        wait : bool
+            Wait for the warm-up (:meth:`ready`); False lets the caller do other set-up
+            meanwhile (a fleet opens its cameras) and call :meth:`ready` later.
+
+        Raises
+        ------
+        StreamerError
+            With ``wait``: as :meth:`ready`.
+        """
+        with self._cond:
+            started, self._started = self._started, True
+        if not started:
+            for w in self._workers:
+                w.thread.start()
+        return self.ready() if wait else self
+
+    def ready(self) -> DetectorService:
+        """Wait for the workers' warm-up.
 
         Raises
         ------
         StreamerError
             A worker's warm-up failed (the model does not run); the service is closed.
         """
-        with self._cond:
-            if self._started:
-                return self
-            self._started = True
-        for w in self._workers:
-            w.thread.start()
         for w in self._workers:
             w.ready.wait()
         failed = next((w.error for w in self._workers if w.error is not None), None)
@@ -405,7 +419,9 @@ class DetectorService:
             self.close()
             raise failed
         times = [w.ms_per_frame for w in self._workers if w.ms_per_frame is not None]
-        self.ms_per_frame = float(np.median(times)) if times else None
+        with self._cond:
+            if self.ms_per_frame is None and times:
+                self.ms_per_frame = float(np.median(times))
         return self
 
     def close(self) -> None:
