@@ -293,6 +293,7 @@ def test_worker_node_lost_cameras_move_and_files_complete(rtsp_server, car_camer
         after = [t for t in stamps if t > killed_at + 1.0]
         assert len(after) >= 10, f"{name}: {len(after)} frames after the node was lost"
         gap = max(b - a for a, b in itertools.pairwise(stamps))
+        print(f"{name} ({'moved' if name in on_worker else 'stayed'}): longest gap between frames {gap:.1f} s")
         assert gap < 30, f"{name}: {gap:.1f} s without frames"
         for video in out.glob(f"{name}.annotated*.mp4"):
             assert count_frames(video) > 0, video
