@@ -75,6 +75,8 @@ BATCH_WAIT_SHARE = 0.1
 REBALANCE_S = 0.25
 #: Seconds of frames over which a camera's frame rate and detection rate are measured.
 RATE_WINDOW_S = 2.0
+#: A frame index this far below the last one seen means the source started counting again.
+RESTART_GAP = 64
 #: Weight of the newest batch in the running estimate of milliseconds per frame.
 EWMA = 0.2
 
@@ -93,13 +95,22 @@ class _Request:
 
 @dataclass
 class _Window:
-    """Times (and values) of recent events, for a rate over the last ``RATE_WINDOW_S``."""
+    """Times (and values) of recent events, for a rate over the last ``RATE_WINDOW_S``.
+
+    ``count``: the values are a running count (frame indices), for :meth:`slope`. Several
+    stage threads report frames a little out of order: a value below the last is left out,
+    unless it is far below (the count started again: a source re-opened), which starts a
+    new series.
+    """
 
     items: deque[tuple[float, float]] = field(default_factory=deque)
+    count: bool = False
 
     def add(self, t: float, value: float = 0.0) -> None:
-        if self.items and value < self.items[-1][1]:
-            self.items.clear()  # a count that starts again (a source re-opened): a new series
+        if self.count and self.items and value < self.items[-1][1]:
+            if value > self.items[-1][1] - RESTART_GAP:
+                return
+            self.items.clear()
         self.items.append((t, value))
         while self.items and self.items[0][0] < t - RATE_WINDOW_S:
             self.items.popleft()
@@ -148,7 +159,7 @@ class DetectorClient:
         self.frames = self.submitted = self.detected = self.failed = 0
         self._pending: deque[_Request] = deque()
         self._pass = 0.0
-        self._arrivals = _Window()
+        self._arrivals = _Window(count=True)
         self._done = _Window()
         self._waits = _Window()
         self.closed = False
