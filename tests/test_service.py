@@ -182,6 +182,10 @@ def test_admission_warns_with_the_numbers(fast_model: Path, caplog: pytest.LogCa
                 c.schedule(0, 100.0)
                 c.schedule(500, 101.0)
         capacity = service.capacity
+        cams[0].schedule(498, 101.1)  # a little out of order (several stage threads): left out
+        assert cams[0].fps == pytest.approx(500.0)
+        cams[0].schedule(0, 102.0)  # the count started again (the camera reconnected): measured anew
+        assert cams[0].fps is None
     assert service.admission is not None and capacity is not None
     message = caplog.text
     assert "3 cameras at 1500.0 frames/s in all need 750.0 detections/s" in message, message
