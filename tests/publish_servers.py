@@ -22,8 +22,14 @@ from pathlib import Path
 
 import av
 import pytest
-
-from rtsp import GST_PYTHON, HOST, RtspServer, free_port, gst_elements_missing, require_gst_rtsp
+from rtsp import (
+    GST_PYTHON,
+    HOST,
+    RtspServer,
+    free_port,
+    gst_elements_missing,
+    require_gst_rtsp,
+)
 
 RECORD_SCRIPT = Path(__file__).resolve().with_name("rtsp_record.py")
 NGINX = Path("/usr/sbin/nginx")
@@ -33,14 +39,16 @@ RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 class RecordServer(RtspServer):
     """``rtsp_record.py`` on 127.0.0.1: RECORD mounts whose sessions are written to ``out``."""
 
-    def __init__(self, mounts: list[str], out: Path, *, audio: bool = False) -> None:
+    def __init__(self, mounts: list[str], out: Path, *, audio: bool = False, recv_log: Path | None = None) -> None:
         super().__init__({m: "-" for m in mounts})
-        self.out, self.audio = out, audio
+        self.out, self.audio, self.recv_log = out, audio, recv_log
 
     def _argv(self, port: int) -> list[str]:
         argv = [str(GST_PYTHON), str(RECORD_SCRIPT), "--port", str(port), "--out", str(self.out)]
         for mount in self.mounts:
             argv += ["--mount", mount]
+        if self.recv_log is not None:
+            argv += ["--recv-log", str(self.recv_log)]
         return argv + (["--audio"] if self.audio else [])
 
     def sessions(self) -> list[Path]:
@@ -77,13 +85,24 @@ def record_server(tmp_path: Path) -> Iterator[Callable[..., RecordServer]]:
             print(f"--- RTSP record server (port {server.port}) stderr ---\n{server.stderr}")
 
 
+def settled(path: Path, timeout: float = 10.0) -> Path:
+    """``path`` once it exists and its size stopped changing (the server wrote what it got)."""
+    deadline, last = time.monotonic() + timeout, -1
+    while time.monotonic() < deadline:
+        size = path.stat().st_size if path.exists() else -1
+        if size > 0 and size == last:
+            break
+        last = size
+        time.sleep(0.3)
+    return path
+
+
 def frames_in(path: Path) -> list[av.VideoFrame]:
     """Every decodable frame of a received file (a cut end is fine)."""
-    out = []
+    out: list[av.VideoFrame] = []
     try:
         with av.open(str(path)) as c:
-            for frame in c.decode(video=0):
-                out.append(frame)
+            out.extend(c.decode(video=0))
     except av.error.FFmpegError:
         pass  # the end of a stream cut by a killed server
     return out

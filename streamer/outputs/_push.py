@@ -45,7 +45,7 @@ def _permanent(exc: BaseException) -> str | None:
         return "forbidden (403): not allowed to publish there"
     if isinstance(exc, av.error.HTTPClientError):
         return f"rejected by the server ({_reason(exc)})"
-    if isinstance(exc, (av.error.ProtocolNotFoundError, av.error.MuxerNotFoundError, ValueError)):
+    if isinstance(exc, (av.error.ProtocolNotFoundError, av.error.MuxerNotFoundError)):
         return f"unsupported: {_reason(exc)}"
     return None
 
@@ -70,7 +70,11 @@ def main() -> int:
     container = None
     try:
         container = av.open(target["url"], "w", format=target["format"], options=target["options"])
-        streams = [container.add_stream_from_template(s) for s in description.streams]
+        try:
+            streams = [container.add_stream_from_template(s) for s in description.streams]
+        except ValueError as exc:  # the container cannot hold these codecs
+            _say(f"ERR 1 unsupported: {_reason(exc)}")
+            return 1
         video = next(i for i, s in enumerate(description.streams) if s.type == "video")
         audio = next((i for i, s in enumerate(description.streams) if s.type == "audio"), None)
         opened = False

@@ -33,7 +33,7 @@ import numpy as np
 
 from streamer.errors import SinkError
 from streamer.frames import Frame
-from streamer.outputs.video import SourceMedia, letterbox
+from streamer.outputs.video import SourceMedia, copy_packet, letterbox
 from streamer.queues import Policy
 
 log = logging.getLogger("streamer")
@@ -43,6 +43,7 @@ TIME_BASE = Fraction(1, 90000)
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 
 PacketListener = Callable[[av.Packet], None]
+__all__ = ["EncodedVideo", "EncoderChoice", "LiveEncoding", "choose_encoder", "copy_packet"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class LiveEncoding:
 
     bitrate: int = 2_000_000
     gop: float = 1.0
-    preset: str = "veryfast"
+    preset: str = "superfast"
 
     @property
     def label(self) -> str:
@@ -102,20 +103,6 @@ def choose_encoder() -> EncoderChoice:
     except (av.error.FFmpegError, ValueError, OSError) as exc:
         return EncoderChoice("libx264", f"h264_nvenc failed a test encode: {' '.join(str(exc).split())[:120]}")
     return EncoderChoice("h264_nvenc", "a test encode worked")
-
-
-def copy_packet(packet: av.Packet) -> av.Packet:
-    """A packet of one's own (data copied; pts, dts, time base, key flag and duration kept).
-
-    Packets handed to listeners are shared: muxing changes a packet in place (stream,
-    rebased timestamps), so a listener that muxes copies first (a few kB per frame).
-    """
-    out = av.Packet(bytes(packet))
-    out.pts, out.dts, out.time_base = packet.pts, packet.dts, packet.time_base
-    out.is_keyframe = packet.is_keyframe
-    if packet.duration:
-        out.duration = packet.duration
-    return out
 
 
 class EncodedVideo:
@@ -177,6 +164,7 @@ class EncodedVideo:
         self.packets = 0
         self.bytes = 0
         self._closed = False
+        self._pending_audio: list[av.Packet] = []  # of frames dropped before the encoder
 
     # -- listeners ------------------------------------------------------------------------
     def add_listener(self, fn: PacketListener) -> None:
@@ -285,10 +273,22 @@ class EncodedVideo:
         except av.error.FFmpegError as exc:
             raise SinkError(f"{self.name}: encoding failed ({exc})") from None
         if self.audio is not None:
-            # Demuxed before this frame: handed on first, so muxers interleave with little buffering.
-            for packet in frame.passthrough:
+            # Demuxed before this frame: handed on first, so muxers interleave with little
+            # buffering; the audio of frames dropped on the way here comes before it.
+            with self._lock:
+                audio, self._pending_audio = [*self._pending_audio, *frame.passthrough], []
+            if len(audio) > len(frame.passthrough):  # a dropped frame's audio may be later than this one's
+                audio.sort(key=lambda p: p.pts * p.time_base if p.pts is not None and p.time_base else 0)
+            for packet in audio:
                 self._hand(self._audio_listeners, packet)
         self._deliver(packets)
+
+    def dropped(self, frame: Frame) -> None:
+        """A frame the fan-out dropped before it reached this encoder (from the fan-out's
+        thread): its picture is lost, its audio is handed on with the next frame (no gap)."""
+        if frame.passthrough:
+            with self._lock:
+                self._pending_audio.extend(frame.passthrough)
 
     def _start(self) -> None:
         """After the first encode (the codec is open): the template's parameters are final."""

@@ -186,7 +186,9 @@ class OutputStage:
             if lane.error is not None:
                 continue
             try:
-                lane.queue.put(frame)
+                dropped = lane.queue.put(frame)
+                if dropped is not None and hasattr(lane.output, "dropped"):
+                    lane.output.dropped(dropped)  # e.g. the live encoder keeps the frame's audio
             except (QueueAborted, QueueClosed):  # that output failed meanwhile (or was aborted)
                 if lane.blocking and lane.error is not None:
                     raise lane.error from None

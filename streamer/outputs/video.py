@@ -231,8 +231,9 @@ class VideoFileSink:
                 self._container.mux(packet)
             if self._audio is not None:
                 for packet in passthrough:
-                    if self._adts:
-                        packet = self._from_adts(packet)
+                    # Muxing changes a packet (stream, rebased times) and the frame's packets
+                    # are shared with the other outputs: mux a copy.
+                    packet = self._from_adts(packet) if self._adts else copy_packet(packet)
                     packet.stream = self._audio
                     self._container.mux(packet)
         except av.error.FFmpegError as exc:
@@ -423,3 +424,17 @@ def letterbox(image: np.ndarray, width: int, height: int, canvas: np.ndarray | N
     x, y = (width - nw) // 2, (height - nh) // 2
     canvas[y:y + nh, x:x + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
     return canvas
+
+
+def copy_packet(packet: av.Packet) -> av.Packet:
+    """A packet of one's own (data copied; pts, dts, time base, key flag and duration kept).
+
+    Packets handed to listeners are shared: muxing changes a packet in place (stream,
+    rebased timestamps), so a listener that muxes copies first (a few kB per frame).
+    """
+    out = av.Packet(bytes(packet))
+    out.pts, out.dts, out.time_base = packet.pts, packet.dts, packet.time_base
+    out.is_keyframe = packet.is_keyframe
+    if packet.duration:
+        out.duration = packet.duration
+    return out
