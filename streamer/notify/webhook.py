@@ -27,7 +27,7 @@ from typing import Any
 from streamer.bus import Record
 from streamer.notify.base import Notifier
 from streamer.notify.config import NotifyConfig
-from streamer.sources.live import Backoff
+from streamer.retry import Backoff
 
 log = logging.getLogger("streamer")
 
