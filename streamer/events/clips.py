@@ -248,7 +248,8 @@ class ClipRecorder:
 
     # -- the encoder's thread --------------------------------------------------------------
     def on_packet(self, packet: av.Packet) -> None:
-        """One encoded packet, in decode order. Never raises (a failed clip is logged)."""
+        """One encoded packet, in decode order (the encoder's thread). A clip that fails to
+        write is logged once, counted in ``failed`` and dropped; the others go on."""
         p = self._copy(packet)
         self._remember(p)
         with self._lock:
