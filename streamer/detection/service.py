@@ -58,10 +58,10 @@ log = logging.getLogger("streamer")
 
 #: Frames per inference on a CPU. ``scripts/bench_capacity.py --model-only`` on the 2-core
 #: machine (YOLOX-Nano, 4 cameras, frames per CPU-second against separate per-camera
-#: sessions, a busy machine): two single-threaded sessions at batch 1, 2, 4, 8: 0.97x,
-#: 0.99x, 1.02x, 0.95x; one two-threaded session at batch 2, 4, 8: 0.91x, 0.90x, 0.84x.
-#: Batching buys nothing measurable on this CPU and costs latency (a frame waits for the
-#: batch), so a CPU runs one frame per inference on each of its sessions.
+#: sessions; two runs on a busy machine): two single-threaded sessions at batch 1, 2, 4, 8:
+#: 0.97/1.18x, 0.99/1.08x, 1.02/1.19x, 0.95/1.19x; one two-threaded session at batch 2, 4,
+#: 8: 0.91/1.06x, 0.90/1.10x, 0.84/0.88x. Batching buys nothing measurable over batch 1 on
+#: this CPU and costs latency (a frame waits for its batch): one frame per inference.
 CPU_BATCH = 1
 #: Frames per inference on a GPU (CUDA), where one inference of 8 frames costs little more
 #: than one of 1 (a small detector does not fill the device; launches and copies are per
