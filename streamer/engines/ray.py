@@ -46,7 +46,7 @@ from typing import Any
 
 from streamer.config import RunSettings
 from streamer.engines import staging
-from streamer.errors import ConfigError, PipelineError, StreamerError
+from streamer.errors import ConfigError, PipelineError, SinkError, StreamerError
 from streamer.outputs.paths import check_outputs, os_reason
 from streamer.sources.urls import is_live, is_pipe, mask_credentials, output_stem
 
@@ -88,6 +88,11 @@ def _portable(obj: Any, fallback: Callable[[], Any]) -> Any:
         return obj
     except Exception:  # noqa: BLE001 - any unpicklable part
         return fallback()
+
+
+def _streamer_error(name: str, exc: BaseException) -> StreamerError:
+    """``exc`` as the project's error (a bug's type and message, named after the camera)."""
+    return exc if isinstance(exc, StreamerError) else StreamerError(f"{name}: {type(exc).__name__}: {exc}")
 
 
 class _LogTap(logging.Handler):
@@ -206,11 +211,11 @@ class CameraWorker:
         error: StreamerError | None = None
         try:
             runner = self._build()
-        except StreamerError as exc:
+        except Exception as exc:  # noqa: BLE001 - every failure reaches the driver
             self._close()
             if self.job:
                 staging.clear_staged(self.finals)
-            self._finish(None, exc)
+            self._finish(None, _streamer_error(self.name, exc))
             return
         self.runner = runner
         if self._abort.is_set():
@@ -222,16 +227,18 @@ class CameraWorker:
         except PipelineError as exc:
             cause = exc.__cause__
             error = cause if isinstance(cause, StreamerError) else StreamerError(str(exc))
-        except StreamerError as exc:
-            error = exc
         except Exception as exc:  # noqa: BLE001 - reported to the driver, never lost in the actor
-            error = StreamerError(f"{self.name}: {type(exc).__name__}: {exc}")
+            error = _streamer_error(self.name, exc)
         finally:
             self._close()
         if self.job:
             # The run closed its outputs (as an in-process run does, also after a failure or a
             # stop): now they may carry their final names.
-            staging.publish(zip(self.writes, self.finals))
+            try:
+                staging.publish(zip(self.writes, self.finals))
+            except OSError as exc:
+                error = error or SinkError(f"{exc.filename}: cannot rename the finished output to "
+                                           f"{exc.filename2} ({os_reason(exc)})")
             if summary is not None:
                 video, jsonl = self.finals
                 summary = dataclasses.replace(summary, video=video if summary.video else None,
@@ -454,7 +461,7 @@ class RayFleet:
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
         try:
             ray.init(address=address, **kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - Ray's errors, translated here (ConnectionError, RuntimeError, ...)
             where = f"--address {address}" if address else "--engine ray"
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             # Ray >= 2.5x turns on token authentication for clusters that ray.init starts; a
