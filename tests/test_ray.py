@@ -183,6 +183,18 @@ def test_retried_job_clears_only_its_own_staging(tmp_path: Path) -> None:
     assert final.read_text() == '{"frame":0}\n' and not ours.exists()
 
 
+def test_actor_settings_are_absolute_and_sized_to_the_reserved_cpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamer.engines.ray import _for_actor
+
+    monkeypatch.chdir(tmp_path)
+    s = _for_actor(RunSettings(source="clip.mp4", out_dir=Path("out"), ray_cpus=2.5))
+    assert s.source == str(tmp_path / "clip.mp4") and s.out_dir == tmp_path / "out"
+    assert (s.detect_workers, s.threads) == (2, 1)  # one single-threaded session per reserved CPU
+    cam = _for_actor(RunSettings(source="rtsp://127.0.0.1:1/x", ray_cpus=0.25, detect_workers=3, threads=2))
+    assert cam.source == "rtsp://127.0.0.1:1/x" and cam.out_dir == tmp_path  # the driver's folder
+    assert (cam.detect_workers, cam.threads) == (3, 2)  # as set
+
+
 # -- on a real cluster -------------------------------------------------------------------------
 
 
