@@ -234,3 +234,29 @@ def test_cli_options_and_config_outputs(tmp_path: Path) -> None:
     s = settings_from({"source": "x.mp4", "publish": "rtsp://h/x", "bitrate": "800k", "gop": 2,
                        "outputs": [{"hls": "d", "bitrate": "4M"}]})
     assert s.publish == ["rtsp://h/x"] and s.outputs[0].bitrate == "4M"
+
+
+def test_encoded_video_api_for_listeners(bikes_clip: Path) -> None:
+    """What event clips and publishers rely on: the template is set before the first packet,
+    packets are in its time base with key frames flagged every ``gop`` seconds, the end is told."""
+    from fractions import Fraction
+
+    from streamer.frames import Frame
+    from streamer.outputs.build import build_outputs, shared_encoder
+
+    s = settings_from({"source": str(bikes_clip), "gop": 0.4})
+    encoder = shared_encoder(build_outputs(s, video=None, jsonl=None, media=lambda: (Fraction(25), None),
+                                           live=False, encoder=True))
+    assert encoder is not None
+    got: list[tuple[int, bool, bool]] = []
+    ended: list[bool] = []
+    encoder.add_listener(lambda p: got.append((p.pts, p.is_keyframe, encoder.template is not None)))
+    encoder.on_close(lambda: ended.append(True))
+    for i, image in enumerate(decode_frames(bikes_clip, 25)):
+        encoder.write(Frame(index=i, pts=i * 512, time_base=Fraction(1, 12800), capture_time=time.monotonic(),
+                            image=image))
+    encoder.close()
+    assert encoder.template is None or encoder.template.time_base == Fraction(1, 90000)
+    assert len(got) == 25 and all(ready for _, _, ready in got) and ended == [True]
+    assert [pts for pts, _, _ in got] == [i * 3600 for i in range(25)]  # 40 ms in 1/90000
+    assert [i for i, (_, key, _) in enumerate(got) if key] == [0, 10, 20]

@@ -14,7 +14,7 @@ from typing import Any
 
 from streamer.config import RunSettings
 from streamer.outputs.base import Output
-from streamer.outputs.config import network_outputs
+from streamer.outputs.config import network_outputs, parse_bitrate
 from streamer.outputs.encoder import EncodedVideo, LiveEncoding, choose_encoder
 from streamer.outputs.hls import check_hls_dir, hls_target
 from streamer.outputs.jsonl import JsonlSink
@@ -34,6 +34,7 @@ def build_outputs(
     extra: Sequence[Output] = (),
     camera: str = "streamer",
     publish: Publish | None = None,
+    encoder: bool = False,
 ) -> list[Output]:
     """Every output of a camera, in fan-out order.
 
@@ -56,6 +57,9 @@ def build_outputs(
         The camera's name (threads, event records).
     publish : callable, optional
         The run's EventBus ``publish``: network outputs' state events.
+    encoder : bool
+        Make a live encoder (the camera's ``bitrate``/``gop``) even without network outputs:
+        event clips cut its packets (:func:`shared_encoder` finds it).
 
     Raises
     ------
@@ -69,7 +73,10 @@ def build_outputs(
                                    tune="zerolatency" if live else None))
     if jsonl is not None:
         outputs.append(jsonl)
-    outputs.extend(live_encoders(settings, media=media, camera=camera, publish=publish))
+    encoders = live_encoders(settings, media=media, camera=camera, publish=publish)
+    if encoder and not encoders:
+        encoders = [EncodedVideo(LiveEncoding(bitrate=parse_bitrate(settings.bitrate), gop=settings.gop), media=media)]
+    outputs.extend(encoders)
     outputs.extend(extra)
     return outputs
 
@@ -100,11 +107,16 @@ def live_encoders(settings: RunSettings, *, media: SourceMedia, camera: str,
     return list(encoders.values())
 
 
+def shared_encoder(outputs: Sequence[Output]) -> EncodedVideo | None:
+    """The camera's (first) live encoder, whose packets event clips and publishers share."""
+    return next((o for o in outputs if isinstance(o, EncodedVideo)), None)
+
+
 def describe_outputs(outputs: Sequence[Output]) -> str | None:
     """The start-up words on the live encoder (which one and why), when there is one."""
     encoders = [o for o in outputs if isinstance(o, EncodedVideo)]
     if not encoders:
         return None
     targets = sum(len(e.sinks) for e in encoders)
-    return (f"{encoders[0].codec.describe()}, {len(encoders)} encode{'s' if len(encoders) > 1 else ''} "
-            f"for {targets} network output{'s' if targets > 1 else ''}")
+    used = f"{targets} network output{'s' if targets > 1 else ''}" if targets else "event clips"
+    return f"{encoders[0].codec.describe()}, {len(encoders)} encode{'s' if len(encoders) > 1 else ''} for {used}"
