@@ -31,7 +31,7 @@ from streamer.pipeline import Pipeline, PipelineStats, Stage, StageStats
 from streamer.privacy.stage import build_privacy
 from streamer.queues import Policy
 from streamer.outputs.base import Output
-from streamer.outputs.build import build_outputs, describe_outputs
+from streamer.outputs.build import build_outputs, describe_outputs, shared_encoder
 from streamer.outputs.handoff import HandoffStage
 from streamer.outputs.jsonl import JsonlSink
 from streamer.outputs.paths import PlannedOutputs, check_outputs
@@ -302,8 +302,11 @@ class Runner:
             annotators.append(HudAnnotator())
         live = self.live or s.realtime
         extra = [*self._extra_outputs, *(self.camera_events.outputs if self.camera_events else [])]
+        clips = self.camera_events is not None and self.camera_events.clips is not None
         outputs = build_outputs(s, video=self.video_path, jsonl=self._jsonl, media=self._media, live=live,
-                                extra=extra, camera=self.name, publish=self.bus.publish)
+                                extra=extra, camera=self.name, publish=self.bus.publish, encoder=clips)
+        if clips and (encoded := shared_encoder(outputs)) is not None:
+            self.camera_events.attach(encoded)  # type: ignore[union-attr]  # clips cut its packets
         self._output = OutputStage(outputs, camera=self.name, queue_size=s.queue_size, publish=self.bus.publish)
         if self._deliver:
             self.handoff = HandoffStage(self._output, policy=Policy.LATEST if live else Policy.BLOCK,

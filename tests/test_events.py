@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -244,7 +245,8 @@ def test_a_run_writes_the_events_file_and_snapshots_beside_its_outputs(tmp_path:
     clip = tmp_path / "street.mp4"
     shutil.copy(bikes_clip, clip)
     settings = settings_from({"source": str(clip), "max_frames": 60, "no_video": True, "progress": False,
-                              "events": {"clips": False}, "lines": [{"name": "middle", "units": "fraction",
+                              "events": {"clips": True, "pre_roll": "1s", "post_roll": "0.5s"},
+                              "lines": [{"name": "middle", "units": "fraction",
                                                                     "start": [0.5, 0], "end": [0.5, 1]}]})
     Runner(settings).run()
     records = [json.loads(line) for line in (tmp_path / "street.events.jsonl").read_text().splitlines()]
@@ -258,3 +260,16 @@ def test_a_run_writes_the_events_file_and_snapshots_beside_its_outputs(tmp_path:
         x1, y1, x2, y2 = crop_box(record["box"], 640, 272)
         assert cv2.imread(record["crop"]).shape == (y2 - y1, x2 - x1, 3)
     assert not list((tmp_path / "street.events").glob("*.part*"))
+    # Clips, cut from the shared live encoder's packets (GOP 1 s by default): each opens, starts
+    # at a key frame at least the pre-roll before its event (within a GOP, or at the first
+    # frame), and its frames keep the source's timestamps (25 fps: multiples of 40 ms).
+    clips = {r["clip"] for r in appears}
+    assert clips and all(Path(c).parent == tmp_path / "street.events" for c in clips)
+    for record in appears:
+        with av.open(record["clip"]) as container:
+            frames = list(container.decode(video=0))
+        first = float(frames[0].pts * frames[0].time_base)
+        assert frames[0].key_frame and len(frames) >= 10
+        assert first <= max(0.0, record["time"] - 1.0) + 1e-6 and first >= record["time"] - 1.0 - 1.0 - 1e-6
+        times = [float(f.pts * f.time_base) for f in frames]
+        assert all(abs(t * 25 - round(t * 25)) < 1e-3 for t in times) and times == sorted(times)

@@ -20,6 +20,7 @@ from streamer.outputs.hls import check_hls_dir, hls_target
 from streamer.outputs.jsonl import JsonlSink
 from streamer.outputs.publish import PermanentError, Publisher, Target, network_target
 from streamer.outputs.video import SourceMedia, VideoOutput
+from streamer.queues import Policy
 
 Publish = Callable[[dict[str, Any]], None]
 
@@ -76,6 +77,11 @@ def build_outputs(
     encoders = live_encoders(settings, media=media, camera=camera, publish=publish)
     if encoder and not encoders:
         encoders = [EncodedVideo(LiveEncoding(bitrate=parse_bitrate(settings.bitrate), gop=settings.gop), media=media)]
+    if not live:
+        # A file is processed as fast as the slowest output allows and nothing is dropped:
+        # its clips and publishes get every frame (the publishers' own queues still drop).
+        for e in encoders:
+            e.policy = Policy.BLOCK
     outputs.extend(encoders)
     outputs.extend(extra)
     return outputs
