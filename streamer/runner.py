@@ -25,6 +25,7 @@ from streamer.config import RunSettings
 from streamer.detection import Detector, ProviderChoice
 from streamer.errors import ConfigError
 from streamer.events.camera import CameraEvents
+from streamer.events.publisher import EventPublisher
 from streamer.kernel_chain import KernelChain, format_kernels
 from streamer.overlay import Annotator, BoxAnnotator, EdgeAnnotator, HudAnnotator, LabelAnnotator, Overlay
 from streamer.pipeline import Pipeline, PipelineStats, Stage, StageStats
@@ -279,8 +280,11 @@ class Runner:
             stages.append(KernelStage(self.chain, motion_masks=MotionMasks(s.masks) or None))
         shapes: list[Annotator] = []
         if self.detector is not None:
-            self._analytics, shapes = build_analytics(
-                s, self.detector.labels, publisher=self.camera_events.publisher if self.camera_events else None)
+            publisher = (self.camera_events.publisher if self.camera_events is not None
+                         # notifications without an events file still get the zone, line and track events
+                         else EventPublisher(self.name, self.bus.publish, labels=self.detector.labels) if s.notify
+                         else None)
+            self._analytics, shapes = build_analytics(s, self.detector.labels, publisher=publisher)
             if self._service is not None:  # last: nothing after it can fail and leave it joined
                 self.client = self._service.client(self.name, priority=s.priority, every=s.detect_every,
                                                    every_max=s.detect_every_max, adaptive=self.live or s.realtime)
