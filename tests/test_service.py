@@ -163,15 +163,34 @@ def test_interval_grows_under_overload_and_comes_back_when_load_falls(slow_model
             c.close()  # two cameras leave: the load falls
         after: list[int] = []
         offer(cams[0], fps, 2.0, street[0], after, t0)
-        # Back down one step at a time, never up again (no oscillation), to what now fits.
+        # Back down, to what now fits. (That it comes down one step at a time and does not
+        # oscillate is checked without a clock below; here the capacity is measured on a shared
+        # machine, and a real drop in it may raise the interval once more.)
         assert after[-1] < peak[0], (peak, after)
-        assert all(b <= a for a, b in itertools.pairwise(after)), after
+        assert sum(b > a for a, b in itertools.pairwise(after)) <= 1, after
         fits = allocate([Demand("cam0", cams[0].fps or fps)], service.capacity or 1.0, service.controller.shrink_at)
         assert after[-1] <= max(fits["cam0"], 1) + 1, (after[-1], fits, service.capacity)
         figures = cams[0].figures()
         assert figures["interval"] == after[-1] and figures["skipped"] == figures["frames"] - figures["submitted"] > 0
     finally:
         service.close()
+
+
+def test_intervals_hold_within_the_band_and_come_back_one_step_at_a_time() -> None:
+    cams = [Demand(f"cam{i}", 15.0) for i in range(4)]  # 60 frames/s in all
+    control = IntervalController(grow_at=0.85, shrink_at=0.65, hold=2.0)
+    assert set(control.update(cams, 50.0, now=0.0).values()) == {2}  # 60 > 42.5: every 2nd frame
+    # The measured capacity wobbles +-20% around 50: 30 detections/s stay between 0.65 and
+    # 0.85 of it (and 60 above), so nothing moves.
+    for t, capacity in enumerate([40.0, 60.0, 45.0, 55.0, 42.0, 58.0], start=1):
+        assert set(control.update(cams, capacity, now=float(t)).values()) == {2}
+    # Room for every frame (60 <= 0.65 * 100), but only after the hold and one step at a time.
+    assert set(control.update(cams, 100.0, now=7.0).values()) == {1}
+    assert set(control.update(cams, 10.0, now=7.5).values()) == {8}  # overload: at once, all the way
+    steps = [control.update(cams, 200.0, now=8.0 + 0.5 * i)["cam0"] for i in range(40)]
+    assert steps == sorted(steps, reverse=True) and steps[-1] == 1
+    assert all(a - b <= 1 for a, b in itertools.pairwise(steps))  # one step at a time
+    assert steps.count(7) == 4  # each held for 2 s
 
 
 def test_admission_warns_with_the_numbers(fast_model: Path, caplog: pytest.LogCaptureFixture) -> None:
