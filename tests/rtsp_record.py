@@ -16,9 +16,7 @@ Also accepts H.264 + AAC (``depay1``) when the client announces audio.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -26,7 +24,9 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+
+from rtsp_server import serve_commands  # noqa: E402 - after gi.require_version
 
 
 def log(message: str) -> None:
@@ -101,19 +101,7 @@ def main(argv: list[str]) -> int:
             loop.quit()
         return False
 
-    def read_stdin() -> None:
-        for line in sys.stdin:
-            GLib.idle_add(command, line)
-        GLib.idle_add(command, "quit")
-
-    threading.Thread(target=read_stdin, name="stdin", daemon=True).start()
-    print(f"READY {server.get_bound_port()}", flush=True)
-    try:
-        loop.run()
-    except KeyboardInterrupt:
-        pass
-    sys.stdout.flush()
-    os._exit(0)
+    serve_commands(server, loop, command)
 
 
 if __name__ == "__main__":

@@ -47,8 +47,10 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import gi
 
@@ -463,6 +465,13 @@ def main(argv: list[str]) -> int:
         elif cmd:
             print(f"ERR unknown command {cmd!r}", flush=True)
         return False  # GLib.idle_add: run once
+
+    serve_commands(server, loop, command)
+
+
+def serve_commands(server: GstRtspServer.RTSPServer, loop: GLib.MainLoop, command: Callable[[str], bool]) -> NoReturn:
+    """Say ``READY <port>``, run ``loop`` with each stdin line handed to ``command`` (in the
+    loop's thread), quit at EOF, and exit at once (also used by ``tests/rtsp_record.py``)."""
 
     def read_stdin() -> None:
         # A thread rather than a GLib watch: plain blocking reads, and EOF (the test process is
