@@ -156,6 +156,8 @@ def main() -> None:
 @click.option("--detect-min-motion", type=click.FloatRange(0, 1), help="Skip the detector while less than this fraction of the frame moves (needs a motion kernel step).")
 @click.option("--no-detect", "no_detect", is_flag=True, default=None, help="Only run the kernels, no detector.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "tensorrt"]), help="Where the detector runs [auto].")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), help="int8: a bundled model's INT8 variant (nanodet-g); auto: the faster here (measured once, cached), fp32 on a GPU [auto].")
+@click.option("--detect-size", type=click.IntRange(32, 4096), help="Detector input size, a multiple of 32, e.g. 320: faster, small objects lost [the model's, 416].")
 @click.option("--threads", type=click.IntRange(1, 64), help="ONNX Runtime threads per detector [cores / workers].")
 @click.option("--detect-workers", type=click.IntRange(1, 16), help="Detectors on successive frames in parallel [2 on a multi-core CPU, 1 on a GPU].")
 @click.option("--detect-every-max", type=click.IntRange(1, 1000), help="Largest detection interval a live camera falls back to when the shared detector cannot keep up [8].")

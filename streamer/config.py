@@ -73,6 +73,13 @@ class RunSettings(BaseModel):
         None, ge=0.0, le=1.0,
         description="skip the detector while the motion step's score (moving fraction of the frame) is below this")
     device: Device = "auto"
+    precision: Literal["auto", "fp32", "int8"] = Field(
+        "auto", description="detector precision: int8 runs a bundled model's INT8 variant (nanodet-g); auto: the "
+        "faster of the two on this CPU (measured once, cached), fp32 on a GPU")
+    detect_size: int | None = Field(
+        None, ge=32, le=4096,
+        description="detector input size in pixels, e.g. 320 (fewer pixels: faster, small objects lost); "
+        "None: the model's own (416)")
     threads: int | None = Field(None, ge=1, le=64, description="ONNX Runtime threads per detector (default: cores / workers)")
     detect_workers: int | None = Field(None, ge=1, le=16, description="detectors working on successive frames in parallel (default: 2 on a CPU with 2+ cores, 1 on a GPU)")
     detect_every_max: int = Field(8, ge=1, le=1000, description="largest detection interval a live camera falls back to when the shared detector cannot keep up")

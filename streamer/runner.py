@@ -257,7 +257,7 @@ class Runner:
         cores = os.cpu_count() or 1
 
         def make(threads: int) -> Detector:
-            return Detector(s.model, device=s.device, conf=s.conf, iou=s.iou, classes=s.classes, threads=threads)
+            return Detector.from_settings(s, threads=threads)
 
         first = make(s.threads or 1)
         on_cpu = first.provider.provider == "CPUExecutionProvider"
@@ -340,6 +340,9 @@ class Runner:
         if self.detector is not None:
             parts.append(f"model: {self.detector.card.name} ({self.detector.card.family})")
             parts.append(f"device: {self.detector.provider.provider} ({self.detector.provider.reason})")
+            parts.append(f"precision: {self.detector.precision}")
+            if self.detector.graph is not None:
+                parts.append(f"detect size: {self.detector.input_size[0]}x{self.detector.input_size[1]}")
         network = describe_outputs(self._output.outputs) if self._output is not None else None
         if network:
             parts.append(network)

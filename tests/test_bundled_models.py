@@ -21,7 +21,7 @@ import yaml
 
 import naive_decode as naive
 from streamer.detection import DEFAULT_MODEL, Detector, bundled_models, load_card, resolve_model
-from streamer.detection.bundled import BUNDLED, unknown_name_message
+from streamer.detection.bundled import BUNDLED, INT8_VARIANTS, unknown_name_message
 from streamer.detection.families import FAMILIES
 from streamer.errors import ModelError
 
@@ -66,13 +66,13 @@ def test_short_names_resolve_to_the_bundled_files() -> None:
     assert resolve_model("nanodet-g") == naive.BUNDLED_NANODET
     assert resolve_model(Path("nanodet-g")) == naive.BUNDLED_NANODET  # as RunSettings passes it
     assert resolve_model("some/dir/x.onnx") == Path("some/dir/x.onnx")  # paths are opened later
-    detector = Detector("nanodet-g", device="cpu", threads=1)
+    detector = Detector("nanodet-g", device="cpu", threads=1, precision="fp32")  # int8: test_int8.py
     assert detector.path == naive.BUNDLED_NANODET and detector.card.family == "nanodet"
     assert [m.name for m in bundled_models()] == ["yolox-nano", "nanodet-g"]
     # Every detector card in models/ is registered under a short name, and only those (the
     # privacy step's face detector, centerface.yaml, is not a --model choice).
     detectors = [p for p in MODELS.glob("*.yaml") if p.name != "centerface.yaml"]
-    assert sorted(BUNDLED.values()) == sorted(p.with_suffix(".onnx").name for p in detectors)
+    assert sorted([*BUNDLED.values(), *INT8_VARIANTS.values()]) == sorted(p.with_suffix(".onnx").name for p in detectors)
 
 
 @pytest.mark.parametrize(("name", "hint"), [("yolo-nano", "yolox-nano"), ("nanodet", "nanodet-g"),

@@ -10,15 +10,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from streamer.config import RunSettings
-from streamer.detection.bundled import resolve_model
 from streamer.detection.card import ModelCard, resolve_card
 from streamer.detection.detections import Detections
 from streamer.detection.families import FAMILIES
 from streamer.detection.nms import batched_nms
+from streamer.detection.precision import PrecisionChoice, choose_model
+from streamer.detection.resize import check_outputs, resized_card, resized_graph
 from streamer.detection.session import DEVICES, Device, ProviderChoice, create_session
 from streamer.errors import ConfigError, did_you_mean
 from streamer.kernels import preprocess
-
 
 # One set of defaults for the library, the CLI and YAML: RunSettings' fields (the CLI's
 # options default to None and fall through to them).
@@ -90,6 +90,13 @@ class Detector:
         ONNX Runtime intra-op threads (one per core when None).
     max_det : int
         Most detections returned per frame (highest scores first).
+    precision : {"auto", "fp32", "int8"}
+        A bundled model's INT8 variant or its FP32 file; ``auto``: the faster on this
+        CPU, FP32 on a GPU (see :mod:`streamer.detection.precision`). A file runs as it is.
+    detect_size : int, optional
+        Run the model at this input size (longer side, a multiple of its largest stride,
+        e.g. 320) instead of its export's; YOLOX and NanoDet only
+        (:mod:`streamer.detection.resize`).
 
     Attributes
     ----------
@@ -103,8 +110,13 @@ class Detector:
         Class names indexed by ``Detections.class_id``.
     provider : ProviderChoice
         Execution provider the session really runs on, and why.
+    precision : PrecisionChoice
+        The precision that runs (``fp32`` or ``int8``), and why.
     input_size : tuple of int
-        Model input (width, height) in pixels.
+        Model input (width, height) in pixels (``detect_size`` applied).
+    graph : bytes or None
+        The model as edited for ``detect_size`` (what the session runs), None when the
+        file runs unchanged.
 
     Raises
     ------
@@ -133,6 +145,8 @@ class Detector:
         classes: Sequence[str | int] | None = None,
         threads: int | None = None,
         max_det: int = 300,
+        precision: str = _DEFAULTS["precision"].default,
+        detect_size: int | None = _DEFAULTS["detect_size"].default,
     ) -> None:
         self.conf = _unit_interval("conf", conf)
         self.iou = _unit_interval("iou", iou)
@@ -145,15 +159,24 @@ class Detector:
         if threads is not None and threads < 1:
             raise ConfigError(f"threads must be >= 1, got {threads}")
         self.max_det = int(max_det)
-        self.path = resolve_model(model)
+        self.precision: PrecisionChoice
+        self.path, self.precision = choose_model(model, precision, device)
         self.card: ModelCard
         self.card, self.card_path = resolve_card(self.path)
         self.labels: tuple[str, ...] = self.card.labels
         self._class_ids = _class_ids(classes, self.labels)
-        self.provider: ProviderChoice
-        self._session, self.provider = create_session(self.path, device=device, threads=threads)
         self._family = FAMILIES[self.card.family]
         self._output_names = self._family.output_names(self.card.outputs)  # type: ignore[arg-type]
+        # --detect-size: the graph declared for the new size (edited in memory), the card's
+        # input size with it so the letterbox and the decoder's grids follow.
+        self.graph: bytes | None = None
+        if detect_size is not None and detect_size != max(self.card.input.width, self.card.input.height):
+            self.card = resized_card(self.card, detect_size)
+            self.graph = resized_graph(self.path, self.card)
+        self.provider: ProviderChoice
+        self._session, self.provider = create_session(self.path, device=device, threads=threads, graph=self.graph)
+        if self.graph is not None:
+            check_outputs(self._session, self.card, self._output_names)
         spec = self.card.input
         self.input_size: tuple[int, int] = (spec.width, spec.height)
         # Reused for every frame: preprocess writes in place, ORT reads it directly.
@@ -170,7 +193,8 @@ class Detector:
             As the constructor.
         """
         return cls(settings.model, device=settings.device, conf=settings.conf, iou=settings.iou,
-                   classes=settings.classes, threads=threads)
+                   classes=settings.classes, threads=threads, precision=settings.precision,
+                   detect_size=settings.detect_size)
 
     @property
     def model_io(self) -> tuple[Any, np.ndarray, list[str]]:

@@ -210,9 +210,14 @@ def format_bundled(*, bench_runs: int | None = None) -> str:
     """
     import onnxruntime as ort
 
-    from streamer.detection.bundled import DEFAULT_MODEL, bundled_models, models_dir
+    from streamer.detection.bundled import (
+        DEFAULT_MODEL,
+        bundled_models,
+        int8_models,
+        models_dir,
+    )
 
-    models = bundled_models()
+    models = [*bundled_models(), *int8_models()]
     header = ["name", "file", "size", "input", "classes", "licence"]
     frame = None
     if bench_runs is not None:

@@ -141,10 +141,12 @@ def _options(threads: int | None) -> ort.SessionOptions:
     return options
 
 
-def _open(path: Path, providers: list[str], threads: int | None) -> ort.InferenceSession:
-    """Create a session, translating ORT's load failures into ModelError."""
+def _open(path: Path, providers: list[str], threads: int | None, graph: bytes | None = None) -> ort.InferenceSession:
+    """Create a session (on ``graph``, an edited copy of ``path``, when given), translating
+    ORT's load failures into ModelError."""
     try:
-        return ort.InferenceSession(str(path), sess_options=_options(threads), providers=providers)
+        return ort.InferenceSession(graph if graph is not None else str(path), sess_options=_options(threads),
+                                    providers=providers)
     except _ORT_LOAD_ERRORS as exc:
         # ORT messages span lines and repeat the path; the first line says what failed.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -167,7 +169,7 @@ def open_like(graph: bytes, like: ort.InferenceSession, threads: int | None) -> 
 
 
 def create_session(
-    path: str | Path, *, device: Device = "auto", threads: int | None = None
+    path: str | Path, *, device: Device = "auto", threads: int | None = None, graph: bytes | None = None
 ) -> tuple[ort.InferenceSession, ProviderChoice]:
     """Open a model on the requested device.
 
@@ -180,6 +182,8 @@ def create_session(
         fail rather than fall back.
     threads : int, optional
         Intra-op threads (ONNX Runtime's default, one per core, when None).
+    graph : bytes, optional
+        An edited copy of the model at ``path`` to open instead (``--detect-size``).
 
     Returns
     -------
@@ -200,17 +204,17 @@ def create_session(
         raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
     path = check_file(path)
     if device == "cpu":
-        return _open(path, [_CPU], threads), ProviderChoice(_CPU, "requested")
+        return _open(path, [_CPU], threads, graph), ProviderChoice(_CPU, "requested")
 
     wanted = _TENSORRT if device == "tensorrt" else _CUDA
     why_not = gpu_unusable_reason(wanted)
     if why_not is not None:
         if device == "auto":
-            return _open(path, [_CPU], threads), ProviderChoice(_CPU, why_not)
+            return _open(path, [_CPU], threads, graph), ProviderChoice(_CPU, why_not)
         raise DeviceError(f"{_LABEL[wanted]} requested but not usable: {why_not}")
 
     providers = [_TENSORRT, _CUDA, _CPU] if device == "tensorrt" else [_CUDA, _CPU]
-    session = _open(path, providers, threads)
+    session = _open(path, providers, threads, graph)
     got = session.get_providers()[0]
     if got == wanted:
         reason = "requested" if device != "auto" else "CUDA device found"
