@@ -122,7 +122,7 @@ def test_auto_precision_is_measured_once_then_read_from_the_cache(cache: Path) -
     assert (path.name, choice.precision) == ("nanodet_g_416_coco.onnx", "fp32")
     assert choice.reason == f"int8 is not faster on this CPU: 20.0 vs 10.0 ms, measured 2000-01-01, cached in {cache}"
     # On a GPU: FP32 without measuring; asked for: what was asked.
-    assert str(choose_model("nanodet-g", "auto", "cuda")[1]).startswith("fp32 (on a GPU: INT8 QDQ")
+    assert str(choose_model("nanodet-g", "auto", "cuda")[1]).startswith("fp32 (on a GPU: ONNX Runtime's CUDA provider has no INT8")
     assert choose_model("nanodet-g", "int8", "cpu")[0].name == INT8_FILE
     assert choose_model(None, "auto", "cpu")[1].reason == "yolox-nano has no INT8 variant"
 
@@ -209,6 +209,16 @@ def test_boxes_map_back_to_source_pixels_at_another_size(tmp_path: Path, size: i
     got = found.xyxy[np.lexsort((found.xyxy[:, 0], found.xyxy[:, 1]))]
     assert len(got) == len(expected) > 0
     np.testing.assert_allclose(got, expected, atol=1e-3)
+
+
+def test_the_shared_detector_batches_the_resized_graph() -> None:
+    from streamer.detection.service import DetectorService
+
+    detector = Detector(device="cpu", threads=1, detect_size=320)
+    with DetectorService([detector], max_batch=2, max_wait=0.2) as service:
+        assert service.batching  # the 320 graph took a batch and matched batch 1
+        found = service.client("cam").detect(read_photo(skimage_photo("astronaut.png")))
+    assert "person" in {detector.labels[c] for c in found.class_id}
 
 
 def test_detect_size_refusals(tmp_path: Path) -> None:

@@ -65,13 +65,14 @@ def _static_shape(value: onnx.ValueInfoProto) -> list[int] | None:
     return shape if shape and all(shape) else None
 
 
-def dynamic_batch(path: str | Path) -> bytes | None:
+def dynamic_batch(path: str | Path | bytes) -> bytes | None:
     """The model at ``path`` with a dynamic batch dimension, serialised; None when not possible.
 
     Parameters
     ----------
-    path : str or Path
-        An ``.onnx`` file whose image input is 4-D ``[1, C, H, W]`` (or already dynamic in
+    path : str or Path or bytes
+        An ``.onnx`` file (or a serialised model: a detector's ``graph`` edited for
+        ``--detect-size``) whose image input is 4-D ``[1, C, H, W]`` (or already dynamic in
         its first dimension) and whose outputs all start with the batch.
 
     Returns
@@ -81,7 +82,7 @@ def dynamic_batch(path: str | Path) -> bytes | None:
         input's size is not fixed (nothing to run the shape probe on) or the outputs do not
         start with a batch of 1. Never raises for a model ONNX Runtime can load.
     """
-    model = onnx.load(str(path))
+    model = onnx.load_from_string(path) if isinstance(path, bytes) else onnx.load(str(path))
     image = _image_input(model)
     dims = image.type.tensor_type.shape.dim
     if len(dims) != 4:

@@ -5,8 +5,11 @@ A bundled model may ship an INT8 variant beside its FP32 file
 by ``scripts/quantize_int8.py``, which writes one only where it is at least 1.3x faster at
 the accuracy of :mod:`streamer.detection.agreement`).  ``auto`` (the default) runs:
 
-* FP32 on a GPU: INT8 QDQ graphs gain nothing on ONNX Runtime's CUDA provider (it runs
-  them through dequantize/quantize pairs; TensorRT would need its own calibration);
+* FP32 on a GPU: ONNX Runtime's CUDA provider has no INT8 convolutions (its FAQ: the CUDA
+  build implements QuantizeLinear, DequantizeLinear and MatMulInteger), so a QDQ graph runs
+  its convolutions in float behind extra dequantize steps.  Not measured here (no GPU on
+  this project's machine); TensorRT can run QDQ graphs in INT8 (explicit quantization):
+  ask for it with ``--device tensorrt --precision int8``;
 * on a CPU, whichever is faster *on this machine*, from a measurement cached per machine
   (CPU model and instruction sets, ONNX Runtime version, both files' digests) in
   ``$STREAMER_CACHE_DIR`` or ``~/.cache/streamer/precision.json``.  INT8's gain depends on
@@ -222,7 +225,8 @@ def choose_model(model: str | Path | None, precision: str, device: str) -> tuple
     from streamer.detection.session import gpu_unusable_reason
 
     if device in ("cuda", "tensorrt") or (device == "auto" and gpu_unusable_reason() is None):
-        return path, PrecisionChoice("fp32", "on a GPU: INT8 QDQ graphs are no faster on ONNX Runtime's CUDA provider")
+        return path, PrecisionChoice("fp32", "on a GPU: ONNX Runtime's CUDA provider has no INT8 "
+                                               "convolutions")
     fp32_ms, int8_ms, source = _measured(path, int8)
     if int8_ms < fp32_ms:
         return int8, PrecisionChoice("int8", f"{fp32_ms / int8_ms:.1f}x faster than fp32 on this CPU: "

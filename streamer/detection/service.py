@@ -359,7 +359,8 @@ class DetectorService:
         self._admitted: frozenset[str] = frozenset()
         self.batches = 0
         self.frames = 0
-        graph = dynamic_batch(self.detector.path) if self.max_batch > 1 else None
+        # The graph the detector runs: edited for --detect-size, else its file.
+        graph = dynamic_batch(self.detector.graph or self.detector.path) if self.max_batch > 1 else None
         self._workers = [_Worker(self, i, d, graph) for i, d in enumerate(self.detectors)]
 
     @classmethod
