@@ -204,7 +204,8 @@ def prepare_fp32(source: Path, work: Path) -> tuple[Path, int]:
         onnx.checker.check_model(model)
     onnx.save(model, str(converted))
     prepared = work / "prepared.onnx"
-    quant_pre_process(str(converted), str(prepared))
+    # ONNX shape inference is enough for these static CNNs; the symbolic one would need sympy.
+    quant_pre_process(str(converted), str(prepared), skip_symbolic_shape=True)
     return prepared, opset
 
 
