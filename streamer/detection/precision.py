@@ -101,10 +101,14 @@ def _cpu_identity() -> str:
 
 
 def is_quantized(path: Path) -> bool:
-    """True when the ONNX graph holds quantization nodes (QDQ or QLinear* operators)."""
+    """True when the ONNX graph holds quantization nodes (QDQ or QLinear* operators);
+    False for a file that is not a model (the detector then says what is wrong with it)."""
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - protobuf's DecodeError and friends: reported by the loader
+        return False
     return any(n.op_type in ("QuantizeLinear", "DequantizeLinear") or n.op_type.startswith("QLinear")
                for n in model.graph.node)
 
