@@ -110,3 +110,63 @@ def test_uncarded_ultralytics_export_is_recognised_with_its_size_and_names(tmp_p
     assert (found.family, found.labels) == ("ultralytics", tuple(names))
     assert (found.card.input.width, found.card.input.height) == (width, height)
     assert found.card.outputs["layout"] == "v8"
+
+
+# -- streamer/stages.py: DetectStage ----------------------------------------------------------------
+
+def _motion(score: float, reset: bool = False) -> object:
+    from streamer.kernels import MotionResult
+
+    return MotionResult(mask=None, boxes=np.empty((0, 4), np.int32), areas=np.empty(0, np.int64),
+                        score=score, reset=reset)
+
+
+def test_detect_stage_schedule_reuse_motion_gate_and_figures(tmp_path: Path) -> None:
+    """Two detector threads, every 3rd frame, a motion gate of 0.1: frames 0, 3, 9 are
+    detected (6 is still, 9 moves; 0 is a reset), the others carry the newest boxes in frame
+    order; the counts and stats figures say so, and both detectors go back to the pool.
+
+    Kills DetectStage.__init__, start, process, ordered, figures and finish mutants."""
+    from fractions import Fraction
+
+    from streamer.frames import Frame
+    from streamer.pipeline import Pipeline
+    from streamer.stages import DetectStage
+
+    model = constant_detector(tmp_path, [([8, 8, 24, 24], 0.9)])
+    detectors = [Detector(model, device="cpu") for _ in range(2)]
+    stage = DetectStage(detectors, every=3, min_motion=0.1)
+    assert (stage.workers, stage.every, stage.interval, stage.runs, stage.skipped_still) == (2, 3, 3, 0, 0)
+    scores = {0: _motion(0.0, reset=True), 6: _motion(0.05), 9: _motion(0.5)}
+    seen: list[Frame] = []
+
+    class Keep:
+        name = "keep"
+
+        def start(self) -> None: ...
+
+        def process(self, frame: Frame) -> None:
+            seen.append(frame)
+
+        def finish(self) -> None: ...
+
+    def frames():
+        for i in range(11):
+            frame = Frame(i, i, Fraction(1, 25), 0.0, np.zeros((SIZE, SIZE, 3), np.uint8))
+            frame.motion = scores.get(i, _motion(0.2))
+            yield frame
+
+    Pipeline(frames, [stage, Keep()]).run()
+    assert [f.index for f in seen] == list(range(11))
+    assert [f.index for f in seen if f.detected] == [0, 3, 9]
+    assert all(f.detections is not None and len(f.detections) == 1 for f in seen)
+    assert seen[4].detections is seen[3].detections and seen[8].detections is seen[3].detections
+    assert seen[10].detections is seen[9].detections
+    assert (stage.runs, stage.skipped_still, dict(stage.per_class)) == (3, 1, {0: 3})
+    assert stage.figures(2.0) == {"detect_interval": 3, "detected": 3, "detect_fps": 1.5}
+    assert stage.figures(0.0)["detect_fps"] == 0.0
+    assert sorted(map(id, stage._pool)) == sorted(map(id, detectors))
+    with pytest.raises(ValueError, match=r"^detect every must be >= 1, got 0$"):
+        DetectStage(detectors, every=0)
+    with pytest.raises(ValueError, match=r"^DetectStage needs at least one detector or a detector service client$"):
+        DetectStage([])
