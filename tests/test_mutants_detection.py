@@ -96,6 +96,21 @@ def test_rgb_models_get_red_first(tmp_path: Path) -> None:
     assert blob[0, :, 0, 0].tolist() == pytest.approx([30 / 255, 20 / 255, 10 / 255])
 
 
+def test_letterbox_padding_takes_the_cards_pad_value(tmp_path: Path) -> None:
+    """A card with ``pad_value: 0``: the rows a wide frame leaves empty are 0, not the
+    default 114. Kills prepare 15-16 (pad_value not passed)."""
+    import yaml
+
+    model = constant_detector(tmp_path, [([8, 8, 24, 24], 0.9)], resize="letterbox")
+    card = yaml.safe_load(model.with_suffix(".yaml").read_text())
+    card["input"]["pad_value"] = 0
+    model.with_suffix(".yaml").write_text(yaml.safe_dump(card))
+    det = Detector(model, device="cpu")
+    det.prepare(np.full((SIZE // 2, SIZE, 3), 200, np.uint8))
+    blob = det.model_io[1]
+    assert blob[0, :, 0, :].max() == 0.0 and blob[0, :, SIZE // 2, :].min() == pytest.approx(200 / 255)
+
+
 def test_uncarded_ultralytics_export_is_recognised_with_its_size_and_names(tmp_path: Path) -> None:
     """An Ultralytics export without a card, 64 high and 96 wide, class names in its metadata:
     recognised as v8, input 96x64 (not 64x64), the names as labels.
