@@ -248,6 +248,9 @@ def test_live_source_streams_stamps_and_reports_then_gives_up_on_a_stall(rtsp_se
 
     Kills LiveSource._stream's state, rate, info and stall mutants and frames()' stamping."""
     server = rtsp_server({"/cam": car_camera_clip})
+    probed = LiveSource(server.url("/cam", "viewer", "pw")).probe()  # streamer info
+    assert probed.uri == f"rtsp://127.0.0.1:{server.port}/cam" and probed.video.codec == "h264"
+    assert (probed.video.width, probed.video.height) == CAMERA_SIZE
     events: list[SourceEvent] = []
     source = LiveSource(server.url("/cam", "viewer", "pw"), stall_timeout=1.0, retries=0, on_event=events.append)
     frames: list[Frame] = []
@@ -257,6 +260,7 @@ def test_live_source_streams_stamps_and_reports_then_gives_up_on_a_stall(rtsp_se
             if len(frames) == 4:
                 assert source.frame_rate == Fraction(25, 2) and source.video_stream is not None
                 assert source.info is not None and source.info.video.codec == "h264"
+                assert source.info.uri == f"rtsp://127.0.0.1:{server.port}/cam"
                 assert source.state is LiveState.STREAMING
                 server.stall()
     assert [f.index for f in frames[:4]] == [0, 1, 2, 3] and frames[0].pts == 0
@@ -273,20 +277,60 @@ def test_live_source_streams_stamps_and_reports_then_gives_up_on_a_stall(rtsp_se
     assert source.video_stream is None and source.reconnects == 0
 
 
-def test_refused_camera_retries_then_gives_up_with_the_count() -> None:
+def test_refused_camera_retries_then_gives_up_with_the_count(caplog: pytest.LogCaptureFixture) -> None:
     """Nothing listening: a retry after the backoff, then "gave up after 2 attempts"; the
-    events carry each attempt and the wait; ``max_frames``/``duration`` never reached.
+    events carry each attempt and the wait, and so do the log lines (WARNING for the
+    retry and the end, INFO for connecting, password masked); ``probe`` (streamer info)
+    says the same reason at once.
 
-    Kills _decoded's failure counting, _check_retries, _give_up and the backoff message."""
+    Kills _decoded's failure counting, _check_retries, _give_up, the backoff message,
+    _event's log lines and levels and probe 3, 6, 13."""
+    caplog.set_level(logging.INFO, logger="streamer.sources")
     port = free_port()
+    url = f"rtsp://viewer:pw@127.0.0.1:{port}/x"
+    shown = f"rtsp://viewer:***@127.0.0.1:{port}/x"
     events: list[SourceEvent] = []
-    source = LiveSource(f"rtsp://127.0.0.1:{port}/x", retries=1, backoff=Backoff(initial=0.05, jitter=0.0),
-                        on_event=events.append)
+    source = LiveSource(url, retries=1, backoff=Backoff(initial=0.05, jitter=0.0), on_event=events.append)
     with pytest.raises(SourceError) as info:
         list(source.frames())
     reason = "connection refused (nothing listening at that address and port)"
-    assert str(info.value) == f"rtsp://127.0.0.1:{port}/x: {reason}; gave up after 2 attempts"
+    assert str(info.value) == f"{shown}: {reason}; gave up after 2 attempts"
     assert [(e.state.value, e.message, e.attempt) for e in events] == [
         ("connecting", "", 0), ("reconnecting", f"{reason}; next try in 0.1 s", 1),
         ("gave_up", f"{reason}; 2 attempts failed in a row", 0)]
     assert source.state is LiveState.GAVE_UP
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("INFO", f"{shown}: connecting"),
+        ("WARNING", f"{shown}: reconnecting (attempt 1): {reason}; next try in 0.1 s"),
+        ("WARNING", f"{shown}: gave_up: {reason}; 2 attempts failed in a row")]
+    with pytest.raises(SourceError) as info:
+        LiveSource(url, open_timeout=2.0).probe()
+    assert str(info.value) == f"{shown}: {reason}"
+
+
+def test_source_records_backoff_and_permanent_reasons() -> None:
+    """The JSONL's source record fields; the backoff's doubling, cap and jitter bounds; the
+    words for 404/401/403 and for a webcam path that is not there.
+
+    Kills SourceEvent.to_record 1-19, Backoff.delay 6-22, _classify 1-7 and _failure 1-16."""
+    import random
+
+    import av
+
+    event = SourceEvent("rtsp://h/x", LiveState.RECONNECTING, "refused", 3, wall_time=1700000000.12345)
+    assert event.to_record() == {"event": "source", "source": "rtsp://h/x", "state": "reconnecting",
+                                 "message": "refused", "attempt": 3, "wall_time": 1700000000.123}
+    steady = Backoff(jitter=0.0)
+    assert [steady.delay(n, random.Random(0)) for n in range(1, 9)] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    for n, seed in [(1, 1), (3, 2), (9, 3)]:
+        r = random.Random(seed).random()
+        base = min(30.0, 0.5 * 2.0 ** (n - 1))
+        assert Backoff().delay(n, random.Random(seed)) == pytest.approx(base * (1.0 + 0.25 * (2.0 * r - 1.0)))
+    from streamer.sources.live import _classify
+
+    for cls, words in [(av.error.HTTPNotFoundError, "not found (404): wrong path or stream name?"),
+                       (av.error.HTTPUnauthorizedError, "unauthorized (401): wrong or missing credentials"),
+                       (av.error.HTTPForbiddenError, "forbidden (403): the credentials are not allowed this stream")]:
+        assert _classify(cls(-1, "Server returned an error", "rtsp://h/x")) == words
+    with pytest.raises(SourceError, match=r"^/dev/video97: no such device$"):
+        list(LiveSource("/dev/video97", retries=3).frames())
