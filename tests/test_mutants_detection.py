@@ -152,7 +152,8 @@ def test_detect_stage_schedule_reuse_motion_gate_and_figures(tmp_path: Path) -> 
     detectors = [Detector(model, device="cpu") for _ in range(2)]
     stage = DetectStage(detectors, every=3, min_motion=0.1)
     assert (stage.workers, stage.every, stage.interval, stage.runs, stage.skipped_still) == (2, 3, 3, 0, 0)
-    scores = {0: _motion(0.0, reset=True), 6: _motion(0.05), 9: _motion(0.5)}
+    # 3: exactly the gate (not still); 6, 7: still; 9 moves
+    scores = {0: _motion(0.0, reset=True), 3: _motion(0.1), 6: _motion(0.05), 7: _motion(0.0), 9: _motion(0.5)}
     seen: list[Frame] = []
 
     class Keep:
@@ -177,8 +178,9 @@ def test_detect_stage_schedule_reuse_motion_gate_and_figures(tmp_path: Path) -> 
     assert all(f.detections is not None and len(f.detections) == 1 for f in seen)
     assert seen[4].detections is seen[3].detections and seen[8].detections is seen[3].detections
     assert seen[10].detections is seen[9].detections
-    assert (stage.runs, stage.skipped_still, dict(stage.per_class)) == (3, 1, {0: 3})
+    assert (stage.runs, stage.skipped_still, dict(stage.per_class)) == (3, 2, {0: 3})
     assert stage.figures(2.0) == {"detect_interval": 3, "detected": 3, "detect_fps": 1.5}
+    assert stage.figures(7.0)["detect_fps"] == 0.43 and stage.figures(0.5)["detect_fps"] == 6.0
     assert stage.figures(0.0)["detect_fps"] == 0.0
     assert sorted(map(id, stage._pool)) == sorted(map(id, detectors))
     with pytest.raises(ValueError, match=r"^detect every must be >= 1, got 0$"):

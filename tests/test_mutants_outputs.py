@@ -8,6 +8,7 @@ errors are pinned here on the real :class:`JsonlSink` writing real files.
 from __future__ import annotations
 
 import json
+import os
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -44,23 +45,29 @@ def test_jsonl_records_have_the_documented_fields(tmp_path: Path) -> None:
     assert sink.lines == 0
     dets = Detections(xyxy=np.array([[1, 2, 30, 40]], np.float32), confidence=np.array([0.5], np.float32),
                       class_id=np.array([1], np.int32))
-    sink.write(_frame(3, detected=True, detections=dets))
+    sink.write(_frame(1, detected=True, detections=dets))
     sink.write(_frame(4, wall_time=1234.567891, capture_time=time.monotonic() - 0.25))
     event = AnalyticsEvent(kind="enter", time=0.2, name="door", track_id=7, class_id=0, label="person")
     sink.write(_frame(5, analytics=AnalyticsResult(detections=dets, events=[event], zones=(), lines=())))
-    assert sink.lines == 4
+    sink.write(_frame(6, pts=None))
+    assert sink.lines == 5
+    fd = sink._fd
     sink.close()
+    with pytest.raises(OSError):
+        os.fstat(fd)
     text = path.read_text()
     assert ": " not in text and ", " not in text  # compact separators
     lines = [json.loads(line) for line in text.splitlines()]
-    assert lines[0] == {"frame": 3, "pts": 3003, "time": 0.1001, "detected": True, "detections": dets.to_records(LABELS)}
+    assert lines[0] == {"frame": 1, "pts": 1001, "time": 0.033367, "detected": True, "detections": dets.to_records(LABELS)}
     assert lines[0]["detections"][0]["label"] == "car"
     live = lines[1]
     assert set(live) == {"frame", "pts", "time", "detected", "detections", "wall_time", "age_ms"}
-    assert live["wall_time"] == 1234.5679 and 250 <= live["age_ms"] < 5000 and live["age_ms"] == round(live["age_ms"], 1)
+    assert live["wall_time"] == 1234.5679 and 250 <= live["age_ms"] < 2000 and live["age_ms"] == round(live["age_ms"], 1)
+    assert isinstance(live["age_ms"], float)
     assert live["detected"] is False and live["detections"] == []
     assert lines[2]["counts"] == {"zones": {}, "lines": {}} and lines[2]["frame"] == 5
     assert lines[3] == event.to_record()
+    assert lines[4]["pts"] is None and lines[4]["time"] is None
 
 
 def test_jsonl_append_keeps_whole_lines_and_drops_a_cut_one(tmp_path: Path) -> None:
@@ -79,6 +86,9 @@ def test_jsonl_append_keeps_whole_lines_and_drops_a_cut_one(tmp_path: Path) -> N
     sink = JsonlSink(path, LABELS, append=True)
     sink.close()
     assert path.read_text() == big * 2
+    path.write_text("z" * 70000)  # one line longer than 64 KiB, unfinished: kept
+    JsonlSink(path, LABELS, append=True).close()
+    assert path.read_text() == "z" * 70000
     path.write_text("no newline at all")
     JsonlSink(path, LABELS, append=True).close()
     assert path.read_text() == ""
@@ -99,12 +109,18 @@ def test_jsonl_errors_name_the_file(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(SinkError) as info:
         JsonlSink(blocker / "out.jsonl", LABELS)
-    assert str(info.value).startswith(f"{blocker / 'out.jsonl'}: cannot create (")
+    assert str(info.value) == f"{blocker / 'out.jsonl'}: cannot create (file exists)"
     sink = JsonlSink(tmp_path / "x.jsonl", LABELS)
     sink.close()
     with pytest.raises(SinkError, match=rf"^{tmp_path / 'x.jsonl'}: already closed$"):
         sink.write_record({"late": 1})
     sink.write_record({"late": 1}, if_open=True)  # a late event: fine
+    full = JsonlSink("/dev/full", LABELS, flush_every=0.0)  # a disk that is full
+    with pytest.raises(SinkError, match=r"^/dev/full: no space left on device$"):
+        full.write_record({"n": 1})
+    with pytest.raises(SinkError, match=r"^/dev/full: no space left on device$"):
+        full.write_record({"n": 2})
+    full.close()
 
 
 def test_jsonl_lines_reach_the_disk_every_flush_interval(tmp_path: Path) -> None:
@@ -159,7 +175,7 @@ def test_video_output_keeps_times_audio_and_letterboxes_a_new_size(tmp_path: Pat
     times, audio_in = [], 0
     for frame in src.frames():
         if frame.index == 11:
-            frame.image = np.full((144, 88, 3), 255, np.uint8)  # half as wide: letterboxed
+            frame.image = np.full((288, 176, 3), 255, np.uint8)  # twice as tall: halved, letterboxed
         times.append(frame.time)
         audio_in += len(frame.passthrough)
         out.write(frame)

@@ -80,6 +80,8 @@ def test_fresh_file_source_defaults_and_what_open_finds(media: dict[str, Path]) 
     assert (info.uri, info.size_bytes) == (str(path), path.stat().st_size)
     src.close()
     assert src.video_stream is None
+    whole = FileSource(path)
+    assert sum(1 for _ in whole.frames()) == 120 and whole.ended_early is None  # 120 of 120: not "early"
 
 
 def test_stdin_is_named_stdin_and_is_a_pipe() -> None:
@@ -105,6 +107,8 @@ def test_frames_opens_by_itself_and_plays_at_the_clips_pace(media: dict[str, Pat
     assert all(abs(f.wall_time - time.time()) < 5 for f in paced) and paced[0].capture_time >= t0
     plain = list(FileSource(media["clip"], max_frames=4).frames())
     assert plain[-1].capture_time - plain[0].capture_time < 2 * step  # not paced by default
+    ts = list(FileSource(media["ts"], max_frames=3, realtime=True).frames())  # starts at 0.067 s
+    assert ts[-1].capture_time - ts[0].capture_time < 2 * step + 0.03
 
 
 def test_duration_counts_from_the_first_frame_not_from_zero(media: dict[str, Path]) -> None:
