@@ -223,6 +223,7 @@ def camera_row(name: str, result: Any, jsonl: Path, warmup: float, peaks: list[d
         "age_ms_p95": steady_age_p95(jsonl, warmup) if jsonl.exists() else None,
         "age_ms_p95_all": live.get("age_ms_p95"),
         "dropped": live.get("dropped"), "dropped_after_warmup": steady_drops,
+        "dropped_by_queue": last.get("dropped_by_queue", {}),
         "error": None if result.error is None else str(result.error),
     }
 
@@ -308,6 +309,12 @@ def main(argv: list[str] | None = None) -> int:
         print("|---|---|---|---|---|---|---|---|---|")
         for row in report["live"]:
             print(summarise_live(row))
+            by_queue: dict[str, int] = {}
+            for p in row["per_camera"]:
+                for q, d in (p["dropped_by_queue"] or {}).items():
+                    by_queue[q] = by_queue.get(q, 0) + d
+            if by_queue:
+                print("  drops by queue: " + ", ".join(f"{q} {d}" for q, d in sorted(by_queue.items())))
             if row["admission"]:
                 print(f"  admission: {row['admission']}")
     return 0
