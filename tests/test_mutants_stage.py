@@ -1,0 +1,381 @@
+"""Tests that kill mutants of the output fan-out (``streamer/outputs/stage.py``) and of the
+detect stage's shared-service path (``streamer/stages.py``) that mutmut found alive (issue 11,
+third round; /work/notes/mut-stage.md lists each one and the verdict on the rest).
+
+The stage is driven directly, as the pipeline's last stage drives it, with real frames
+(bikes.mp4's first pictures), the real JSONL output and small outputs written here that
+implement the :class:`~streamer.outputs.base.Output` protocol: one that records what it got
+(and can be held at a gate, made slow, or made to fail), so what a user sees in the stats
+record (``dropped_by_output``), the summary and the metrics (frames, dropped, state) is
+checked figure by figure. The service path runs a real :class:`DetectorService` on a tiny
+constant-output ONNX model (tests/test_bites.py's ``constant_detector``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+from types import SimpleNamespace
+
+import av
+import numpy as np
+import pytest
+from test_bites import SIZE, constant_detector
+
+from streamer.detection import Detector
+from streamer.detection.service import DetectorService
+from streamer.errors import SinkError
+from streamer.frames import Frame
+from streamer.kernels import MotionResult
+from streamer.outputs import stage as stage_module
+from streamer.outputs.jsonl import JsonlSink
+from streamer.outputs.stage import OutputStage, OutputStats
+from streamer.queues import Policy
+from streamer.stages import SERVICE_STAGE_WORKERS, DetectStage
+
+TB = Fraction(1, 25)
+
+
+@pytest.fixture(scope="module")
+def pictures(bikes_clip: Path) -> list[np.ndarray]:
+    """bikes.mp4's first 8 pictures, BGR (272, 640, 3) uint8."""
+    with av.open(str(bikes_clip)) as c:
+        out = []
+        for f in c.decode(video=0):
+            out.append(f.to_ndarray(format="bgr24"))
+            if len(out) == 8:
+                return out
+    raise AssertionError("bikes.mp4 has fewer than 8 frames")
+
+
+def frames(pictures: list[np.ndarray], n: int, *, age: float = 0.0) -> list[Frame]:
+    """``n`` real frames (the pictures over again), captured ``age`` seconds ago."""
+    now = time.monotonic()
+    return [Frame(i, i * 1000, TB, now - age, pictures[i % len(pictures)]) for i in range(n)]
+
+
+class Probe:
+    """An output that records what it got; it can wait at a gate before each frame, spend
+    ``sleep`` seconds (idle) and ``spin`` seconds of CPU in each write, fail at its N-th frame
+    or when closed, and take the frames the stage pushes out of its queue (``dropped``)."""
+
+    def __init__(self, name: str, policy: Policy, *, gate: threading.Event | None = None, sleep: float = 0.0,
+                 spin: float = 0.0, fail_at: int | None = None, fail_close: bool = False,
+                 take_dropped: bool = False) -> None:
+        self.name, self.policy = name, policy
+        self.gate, self.sleep, self.spin = gate, sleep, spin
+        self.fail_at, self.fail_close = fail_at, fail_close
+        self.indices: list[int] = []
+        self.threads: set[str] = set()
+        self.entered = threading.Event()
+        self.closed = 0
+        self.dropped_frames: list[int] = []
+        if take_dropped:
+            self.dropped = lambda frame: self.dropped_frames.append(frame.index)
+
+    def write(self, frame: Frame) -> None:
+        self.threads.add(threading.current_thread().name)
+        self.entered.set()
+        if self.gate is not None:
+            assert self.gate.wait(10)
+        if self.fail_at is not None and len(self.indices) == self.fail_at:
+            raise SinkError(f"{self.name}: broken\non purpose")
+        if self.sleep:
+            time.sleep(self.sleep)
+        if self.spin:
+            end = time.thread_time() + self.spin
+            while time.thread_time() < end:
+                pass
+        self.indices.append(frame.index)
+
+    def close(self) -> None:
+        self.closed += 1
+        if self.fail_close:
+            raise SinkError(f"{self.name}: cannot close")
+
+
+def wait_for(condition, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.005)
+
+
+# -- streamer/outputs/stage.py ---------------------------------------------------------------------
+
+def test_output_stage_figures_threads_and_states(tmp_path: Path, pictures: list[np.ndarray]) -> None:
+    """A file output (the real JSONL), a slow BLOCK output and a LATEST one held at a gate:
+    every BLOCK frame written, the LATEST one's two-frame queue overflowing into counted drops
+    (live in ``stats()`` and after ``finish``), per-output wall and CPU seconds summed over the
+    writes, states running -> done, thread names per camera and output, the dropped frames
+    handed to the output that takes them.
+
+    Kills ``_Lane.__init__`` (LATEST queue size, stats name/policy, thread name and daemon),
+    ``_Lane.run`` (wall/CPU sums, frames, ``state: done``, final dropped), ``OutputStage.__init__``
+    (thread names, camera), ``process`` (the ``dropped`` hook, ``last_index``), ``stats``."""
+    gate = threading.Event()
+    jsonl = JsonlSink(tmp_path / "a.jsonl", ["thing"])
+    slow = Probe("slow", Policy.BLOCK, sleep=0.02, spin=0.01)
+    view = Probe("view", Policy.LATEST, gate=gate, take_dropped=True)
+    stage = OutputStage([jsonl, slow, view], camera="door", queue_size=8)
+    assert stage.outputs == [jsonl, slow, view]
+    assert stage.output("view") is view and stage.output("nope") is None
+    assert stage.last_index == -1
+    assert stage.stats() == [OutputStats("jsonl", "block"), OutputStats("slow", "block"), OutputStats("view", "latest")]
+    stage.start()
+    batch = frames(pictures, 8)
+    stage.process(batch[0])
+    assert view.entered.wait(5)  # frame 0 is in view's write, held at the gate
+    for f in batch[1:]:
+        stage.process(f)
+    assert stage.last_index == 7
+    # view's queue holds 2 (LATEST_QUEUE_SIZE, not queue_size=8): 1..5 were pushed out.
+    live = {s.name: s for s in stage.stats()}
+    assert (live["view"].dropped, live["view"].state, live["view"].frames) == (5, "running", 0)
+    assert view.dropped_frames == [1, 2, 3, 4, 5]
+    gate.set()
+    stage.finish()
+    assert jsonl.path.read_text().count("\n") == 8
+    assert [json.loads(line)["frame"] for line in jsonl.path.read_text().splitlines()] == list(range(8))
+    assert slow.indices == list(range(8)) and view.indices == [0, 6, 7]
+    assert slow.closed == view.closed == 1
+    assert slow.threads == {"streamer-door-out-slow"} and view.threads == {"streamer-door-out-view"}
+    assert all(not lane.thread.is_alive() and lane.thread.daemon for lane in stage._lanes)
+    out = {s.name: s for s in stage.stats()}
+    assert [(s.name, s.policy, s.frames, s.dropped, s.state, s.error) for s in stage.stats()] == [
+        ("jsonl", "block", 8, 0, "done", None), ("slow", "block", 8, 0, "done", None),
+        ("view", "latest", 3, 5, "done", None)]
+    # The lanes' own records too (what finish leaves behind).
+    assert [lane.stats.dropped for lane in stage._lanes] == [0, 0, 5]
+    # 8 writes of 20 ms idle + 10 ms CPU: the sums, not the last write alone.
+    assert 8 * 0.03 <= out["slow"].wall < 5.0
+    assert 8 * 0.01 <= out["slow"].cpu < out["slow"].wall
+    assert 10.0 <= out["slow"].cpu_ms_per_frame < 30.0
+    assert out["view"].wall >= 0.0 and out["view"].cpu >= 0.0
+    assert OutputStats("x", "block").cpu_ms_per_frame == 0.0
+
+
+def test_default_camera_queue_size_and_age_window(pictures: list[np.ndarray]) -> None:
+    """Defaults: threads ``streamer-streamer-out-<name>``, a BLOCK queue of 4 frames (the fifth
+    waits), a LATEST queue of 2, ages of the last 600 frames of the first output.
+
+    Kills ``OutputStage.__init__`` default mutants (camera, queue_size, age_window) and the
+    LATEST lane's ``min(queue_size, LATEST_QUEUE_SIZE)``."""
+    gate = threading.Event()
+    held = Probe("held", Policy.BLOCK, gate=gate)
+    view = Probe("view", Policy.LATEST, gate=gate)
+    stage = OutputStage([held, view])
+    stage.start()
+    batch = frames(pictures, 700)
+    fed: list[int] = []
+    stage.process(batch[0])
+    assert held.entered.wait(5) and view.entered.wait(5)  # both hold frame 0 in their write
+
+    def feed() -> None:
+        for f in batch[1:8]:
+            stage.process(f)
+            fed.append(f.index)
+
+    feeder = threading.Thread(target=feed, name="test-feed", daemon=True)
+    feeder.start()
+    # held has 1-4 queued: the fifth process call (frame 5) waits.
+    wait_for(lambda: len(fed) == 4)
+    time.sleep(0.1)
+    assert len(fed) == 4 and len(stage._lanes[0].queue) == 4
+    assert stage.stats()[1].dropped == 2  # view: 0 in write, 3 and 4 queued (1, 2 pushed out)
+    gate.set()
+    feeder.join(5)
+    for f in batch[8:]:
+        stage.process(f)
+    stage.finish()
+    assert held.threads == {"streamer-streamer-out-held"} and view.threads == {"streamer-streamer-out-view"}
+    assert held.indices == list(range(700))
+    ages = stage.ages_ms()
+    assert len(ages) == 600  # the age window
+    assert all(0.0 <= a < 10_000.0 for a in ages)
+
+
+def test_ages_are_the_first_outputs_or_the_stages_without_outputs(pictures: list[np.ndarray]) -> None:
+    """``ages_ms``: capture-to-written milliseconds of the first output's last ``age_window``
+    frames; with no output at all, capture to this stage. Frames captured 2 s ago are 2,000 ms
+    old (not 2 s, not negative).
+
+    Kills ``_Lane.run``'s age append, ``OutputStage.process``'s no-output ages and
+    ``ages_ms``."""
+    first = Probe("first", Policy.BLOCK)
+    second = Probe("second", Policy.BLOCK, sleep=0.01)
+    stage = OutputStage([first, second], age_window=3)
+    stage.start()
+    for f in frames(pictures, 5, age=2.0):
+        stage.process(f)
+    stage.finish()
+    ages = stage.ages_ms()
+    assert len(ages) == 3 and all(2000.0 <= a < 4000.0 for a in ages)
+    assert ages == list(stage._lanes[0].ages) and ages is not stage._lanes[0].ages
+    assert len(stage._lanes[1].ages) == 3
+
+    bare = OutputStage([], age_window=4)
+    assert bare.ages_ms() == [] and bare.stats() == [] and bare.outputs == []
+    bare.start()
+    for f in frames(pictures, 6, age=2.0):
+        bare.process(f)
+    bare.finish()
+    ages = bare.ages_ms()
+    assert len(ages) == 4 and all(2000.0 <= a < 4000.0 for a in ages)
+    assert bare.last_index == 5
+
+
+def test_failed_outputs_latest_alone_with_an_event_block_raised(pictures: list[np.ndarray],
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """A LATEST output failing at its 2nd frame ends alone (one log line, one ``output``
+    event, ``state: failed`` with the one-line error); one failing to close is failed too;
+    a BLOCK output's failure is raised by the next ``process`` and by ``finish``.
+
+    Kills ``_failed``, ``_one_line``, ``_Lane.run``'s error paths and ``process``'s skips."""
+    events: list[dict] = []
+    view = Probe("view", Policy.LATEST, fail_at=1)
+    shut = Probe("shut", Policy.LATEST, fail_close=True)
+    keep = Probe("keep", Policy.BLOCK)
+    stage = OutputStage([keep, view, shut], camera="door", publish=events.append)
+    stage.start()
+    with caplog.at_level(logging.ERROR, logger="streamer"):
+        for f in frames(pictures, 6):
+            stage.process(f)
+            time.sleep(0.01)
+        stage.finish()
+    assert keep.indices == list(range(6)) and view.indices == [0] and view.closed == 1
+    assert events == [
+        {"event": "output", "camera": "door", "output": "view", "state": "failed",
+         "message": "view: broken on purpose"},
+        {"event": "output", "camera": "door", "output": "shut", "state": "failed",
+         "message": "shut: cannot close"}]
+    assert [r.getMessage() for r in caplog.records] == [
+        "output view failed: view: broken on purpose (the other outputs go on)",
+        "output shut failed: shut: cannot close (the other outputs go on)"]
+    assert [(s.name, s.state, s.error) for s in stage.stats()] == [
+        ("keep", "done", None), ("view", "failed", "view: broken on purpose"), ("shut", "failed", "shut: cannot close")]
+
+    # BLOCK: the error is the run's, raised as is.
+    broken = Probe("archive", Policy.BLOCK, fail_at=2)
+    stage = OutputStage([broken], publish=events.append)
+    stage.start()
+    batch = frames(pictures, 8)
+    with pytest.raises(SinkError, match="^archive: broken\non purpose$"):
+        for f in batch:
+            stage.process(f)
+            time.sleep(0.01)
+    with pytest.raises(SinkError, match="^archive: broken\non purpose$"):
+        stage.finish()
+    assert len(events) == 2  # no event for a BLOCK output: the run's error says it
+    assert stage.stats()[0].state == "failed" and stage.stats()[0].error == "archive: broken on purpose"
+
+
+def test_unstarted_stage_closes_its_outputs_and_names_must_be_unique(pictures: list[np.ndarray]) -> None:
+    """``finish`` without ``start`` writes nothing and closes each output once, in the caller's
+    thread; duplicate names are refused with the names; an exception without a message is
+    named by its type.
+
+    Kills ``finish``'s never-started branch, ``__init__``'s message and ``_one_line``'s
+    fallback."""
+    a, b = Probe("a", Policy.BLOCK), Probe("b", Policy.LATEST)
+    # What publishes an output's products (the live encoder's publishers) follows it in the stats.
+    b.sinks = [SimpleNamespace(stats=OutputStats("rtsp://host/x", "latest", frames=3, dropped=1))]  # type: ignore[attr-defined]
+    stage = OutputStage([a, b])
+    stage.finish()
+    assert (a.closed, b.closed, a.indices, b.indices) == (1, 1, [], [])
+    assert [(s.name, s.state, s.frames, s.dropped) for s in stage.stats()] == [
+        ("a", "done", 0, 0), ("b", "done", 0, 0), ("rtsp://host/x", "running", 3, 1)]
+    assert stage.stats()[2] is not b.sinks[0].stats  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match=r"^output names must be unique, got \['a', 'b', 'a'\]$"):
+        OutputStage([a, b, Probe("a", Policy.LATEST)])
+    assert stage_module._one_line(SinkError()) == "SinkError"
+    assert stage_module._one_line(SinkError(" x\n  y ")) == "x y"
+
+
+def test_abort_drops_latest_frames_and_files_keep_theirs(pictures: list[np.ndarray],
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """``abort``: the LATEST output's queued frames go, the BLOCK output writes what it was
+    handed; a LATEST output stuck past the close timeout is left behind with a warning.
+
+    Kills ``abort`` and ``finish``'s join/warning mutants."""
+    gate = threading.Event()
+    keep = Probe("keep", Policy.BLOCK, gate=gate)
+    view = Probe("view", Policy.LATEST, gate=gate)
+    stage = OutputStage([keep, view])
+    stage.start()
+    batch = frames(pictures, 3)
+    stage.process(batch[0])
+    assert keep.entered.wait(5) and view.entered.wait(5)
+    stage.process(batch[1])
+    stage.process(batch[2])
+    stage.abort()
+    gate.set()
+    stage.finish()
+    assert keep.indices == [0, 1, 2] and view.indices == [0]
+    assert [s.state for s in stage.stats()] == ["done", "done"]
+
+    stuck = threading.Event()
+    slow = Probe("stuck", Policy.LATEST, gate=stuck)
+    monkeypatch.setattr(stage_module, "LATEST_CLOSE_TIMEOUT", 0.2)
+    stage = OutputStage([slow])
+    stage.start()
+    stage.process(frames(pictures, 1)[0])
+    assert slow.entered.wait(5)
+    with caplog.at_level(logging.WARNING, logger="streamer"):
+        t0 = time.monotonic()
+        stage.finish()
+        assert time.monotonic() - t0 < 3.0
+    assert [r.getMessage() for r in caplog.records] == ["output stuck did not close within 0 s; left behind"]
+    stuck.set()
+    stage._lanes[0].thread.join(5)
+    assert slow.closed == 1
+
+
+# -- streamer/stages.py: DetectStage on a shared DetectorService -------------------------------------
+
+def test_detect_stage_on_a_service_client(tmp_path: Path) -> None:
+    """A detect stage given a service client: ``SERVICE_STAGE_WORKERS`` waiting threads, no
+    detector of its own to warm up, the client's interval (changed by the service) deciding
+    the frames sent, still frames never sent, the figures the stats record shows.
+
+    Kills the ``DetectStage`` service-client mutants of ``__init__`` (workers), ``interval``,
+    ``start``, ``process`` and ``figures``."""
+    model = constant_detector(tmp_path, [([8, 8, 24, 24], 0.9)])
+    with DetectorService([Detector(model, device="cpu")]) as service:
+        client = service.client("door", every=2)
+        stage = DetectStage(client=client, min_motion=0.1)
+        assert (stage.workers, stage.every, stage.interval) == (SERVICE_STAGE_WORKERS, 1, 2)
+        assert DetectStage(client=service.client("yard"), workers=2).workers == 2
+        stage.start()  # no detector in the pool: must not take one
+        image = np.zeros((SIZE, SIZE, 3), np.uint8)
+        still = {4: 0.05}
+        seen = []
+        now = time.monotonic()
+        for i in range(7):
+            if i == 5:
+                client.interval = 3  # as the service's pacing does
+                assert stage.interval == 3
+            frame = Frame(i, i, TB, now + i / 25, image.copy())
+            frame.motion = MotionResult(mask=None, boxes=np.empty((0, 4), np.int32), areas=np.empty(0, np.int64),
+                                        score=still.get(i, 0.5), reset=False)
+            stage.process(frame)
+            stage.ordered(frame)
+            seen.append(frame)
+        stage.finish()
+        # 0, 2 at interval 2; 4 is still; 6 at interval 3.
+        assert [f.index for f in seen if f.detected] == [0, 2, 6]
+        assert all(len(f.detections) == 1 for f in seen)
+        assert seen[1].detections is seen[0].detections and seen[5].detections is seen[2].detections
+        assert stage.skipped_still == 1 and stage.runs == 3 and dict(stage.per_class) == {0: 3}
+        figures = stage.figures(1.0)
+        assert set(figures) == {"detect_interval", "detected", "detect_fps", "detect_submitted",
+                                "detect_skipped", "detect_wait_ms_p95"}
+        assert (figures["detect_interval"], figures["detected"], figures["detect_submitted"],
+                figures["detect_skipped"]) == (3, 3, 3, 4)
+        assert figures["detect_fps"] == 1.5  # 3 in the last 2 s
+        assert figures["detect_wait_ms_p95"] is not None and figures["detect_wait_ms_p95"] >= 0.0
