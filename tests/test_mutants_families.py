@@ -188,3 +188,265 @@ def test_ultralytics_v5_export_with_stride_64_detects_objectness_times_class(tmp
     det, found = detect(tmp_path, {"output": pred}, (128, 128), (128, 64), {"stride": "64"})
     assert det.card.outputs == {"output": "output", "layout": "v5"} and det.labels == ("class_0", "class_1")
     check(found, [[3, 70, 13, 90], [16, 32, 48, 48]], [0.54, 0.4], [0, 1])
+
+
+# -- fastestdet.py -------------------------------------------------------------------------------
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def test_fastestdet_recognition_needs_a_stride_16_map_of_a_fixed_image() -> None:
+    """``[1, 5 + nc, H // 16, W // 16]`` (floor: a 40 x 72 input has a 2 x 4 map), at least
+    one class; the card has BGR, /255, stretch and no labels.
+
+    Kills fastestdet.recognise 1-40."""
+    expected = Recognition(family="fastestdet",
+                           input={"name": "images", "height": 40, "width": 72, "color": "bgr",
+                                  "mean": (0.0, 0.0, 0.0), "std": (255.0, 255.0, 255.0), "resize": "stretch",
+                                  "letterbox_align": "center", "pad_value": 0.0},
+                           outputs={"output": "758"}, num_classes=1)
+    assert fastestdet.recognise(info({"758": (1, 6, 2, 4)}, size=(40, 72))) == expected
+    assert fastestdet.recognise(info({"758": (1, 7, 2, 4)}, size=(32, 64))).num_classes == 2
+    for graph in [info({"758": (1, 5, 2, 4)}, size=(32, 64)),
+                  info({"758": (1, "c", 2, 4)}, size=(32, 64)),
+                  info({"758": (2, 7, 2, 4)}, size=(32, 64)),
+                  info({"758": (1, 7, 4, 2)}, size=(32, 64)),
+                  info({"758": (1, 7, 2, 3)}, size=(32, 64)),
+                  info({"758": (1, 7, 3, 4)}, size=(32, 64)),
+                  info({"758": (1, 7, 2, 4)}, size=("h", "w")),
+                  info({"758": (1, 7, 2, 4)}, inputs={"images": (1, 4, 32, 64)}),
+                  info({"758": (1, 7, 2, 4), "759": (1, 7, 2, 4)}, size=(32, 64)),
+                  info({"758": (1, 7, 8)}, size=(32, 64))]:
+        assert fastestdet.recognise(graph) is None
+
+
+def test_fastestdet_decodes_cells_of_a_wide_map_through_the_stretch(tmp_path: Path) -> None:
+    """A 32 x 64 input (a 2 x 4 map), two classes, a 128 x 96 frame (stretched: x times 2, y
+    times 3). Centre from the cell plus tanh of the offsets, size from sigmoid times the input,
+    score ``obj ** 0.6 * cls ** 0.4``.
+
+    Kills fastestdet.decode 1-40 (rows and columns, tanh, sigmoid, the exponents, ``>=``)."""
+    fmap = np.zeros((1, 7, 2, 4), np.float32)
+    fmap[0, :, 1, 2] = [0.8, 0.5, -0.3, 0.2, -0.4, 0.1, 0.9]
+    fmap[0, :, 0, 3] = [0.6, -0.2, 0.4, -1.0, -1.5, 0.7, 0.2]
+    fmap[0, :, 0, 0] = [0.05, 0, 0, 0, 0, 0.9, 0.0]  # 0.05 ** 0.6 * 0.9 ** 0.4 = 0.16
+    det, found = detect(tmp_path, {"758": fmap}, (32, 64), (96, 128))
+    assert det.card.family == "fastestdet" and det.labels == ("class_0", "class_1")
+    expected = []
+    for (row, col), (obj, dx, dy, dw, dh, c0, c1) in [((1, 2), fmap[0, :, 1, 2]), ((0, 3), fmap[0, :, 0, 3])]:
+        cx, cy = (col + math.tanh(dx)) / 4 * 64, (row + math.tanh(dy)) / 2 * 32
+        w, h = _sigmoid(dw) * 64, _sigmoid(dh) * 32
+        expected.append(([2 * (cx - w / 2), 3 * (cy - h / 2), 2 * (cx + w / 2), 3 * (cy + h / 2)],
+                         obj ** 0.6 * max(c0, c1) ** 0.4, int(c1 > c0)))
+    check(found, [e[0] for e in expected], [e[1] for e in expected], [e[2] for e in expected])
+
+
+# -- centerface.py -------------------------------------------------------------------------------
+
+CENTERFACE_OUTPUTS = {"537": 1, "538": 2, "539": 2, "540": 10}
+
+
+def _centerface_shapes(rows: int | str = 8, cols: int | str = 16, batch: int | str = 1) -> dict[str, tuple]:
+    return {name: (batch, channels, rows, cols) for name, channels in CENTERFACE_OUTPUTS.items()}
+
+
+def test_centerface_recognition_four_maps_and_the_default_size() -> None:
+    """Heatmap, scale, offset and landmarks maps (1, 2, 2, 10 channels, in that order) of a
+    one-frame image input; an open height and width take 640 x 384; one class, "face".
+
+    Kills centerface.recognise 1-45."""
+    cf_input = {"color": "rgb", "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "resize": "letterbox",
+                "letterbox_align": "topleft", "pad_value": 0.0}
+    outputs = {"heatmap": "537", "scale": "538", "offset": "539", "landmarks": "540"}
+    fixed = centerface.recognise(info(_centerface_shapes(), size=(32, 64)))
+    assert fixed == Recognition(family="centerface", input={"name": "images", "height": 32, "width": 64, **cf_input},
+                                outputs=outputs, num_classes=1, labels=("face",))
+    for size in [("h", "w"), (32, "w"), ("h", 64)]:
+        open_size = centerface.recognise(info(_centerface_shapes("r", "c"), inputs={"images": ("N", 3, *size)}))
+        assert open_size is not None and (open_size.input["height"], open_size.input["width"]) == (384, 640)
+    assert centerface.DEFAULT_SIZE == (640, 384)
+    wrong = [info(_centerface_shapes(), inputs={"images": (10, 3, 32, 32)}),
+             info(_centerface_shapes(), inputs={"images": (1, 1, 32, 64)}),
+             info(dict(list(_centerface_shapes().items())[:3]), size=(32, 64)),
+             info({**_centerface_shapes(), "541": (1, 1, 8, 16)}, size=(32, 64)),
+             info({n: (1, c, 8, 16) for n, c in zip(CENTERFACE_OUTPUTS, (2, 1, 2, 10))}, size=(32, 64)),
+             info({n: (1, c, 8, 16) for n, c in zip(CENTERFACE_OUTPUTS, (1, 2, 2, 5))}, size=(32, 64)),
+             info({n: (1, c, 8) for n, c in CENTERFACE_OUTPUTS.items()}, size=(32, 64)),
+             info(_centerface_shapes(), size=(32, 64), dtype="float16")]
+    for graph in wrong:
+        assert centerface.recognise(graph) is None
+    assert centerface.output_names(outputs) == ["537", "538", "539"]
+
+
+def test_centerface_decodes_faces_through_the_top_left_letterbox(tmp_path: Path) -> None:
+    """A 32 x 64 input (8 x 16 maps), a 128 x 128 frame (a quarter of its size, at the top
+    left: no padding on the left, where the centred letterbox would have 16 columns). ``h, w = exp(scale) * 4``, ``cy, cx = (cell + offset + 0.5) * 4``;
+    a heatmap value equal to conf is kept, one below it is not.
+
+    Kills centerface.decode 1-45 (the channel order, exp, the 0.5, the stride, ``>=``)."""
+    heat = np.zeros((1, 1, 8, 16), np.float32)
+    scale = np.zeros((1, 2, 8, 16), np.float32)
+    offset = np.zeros((1, 2, 8, 16), np.float32)
+    heat[0, 0, 2, 5], scale[0, :, 2, 5], offset[0, :, 2, 5] = 0.9, [math.log(3), math.log(2)], [0.25, -0.5]
+    heat[0, 0, 6, 6], offset[0, :, 6, 6] = 0.6, [0.5, 0.25]
+    heat[0, 0, 0, 0] = 0.5
+    heat[0, 0, 4, 2] = 0.49
+    outputs = {"537": heat, "538": scale, "539": offset, "540": np.zeros((1, 10, 8, 16), np.float32)}
+    det, found = detect(tmp_path, outputs, (32, 64), (128, 128), conf=0.5)
+    assert det.card.family == "centerface" and det.labels == ("face",)
+    # model boxes: cx 20, cy 11, 8 x 12; cx 27, cy 28, 4 x 4; cx 2, cy 2, 4 x 4 (times 4 in the frame)
+    check(found, [[64, 20, 96, 68], [100, 104, 116, 120], [0, 0, 16, 16]], [0.9, 0.6, 0.5], [0, 0, 0])
+
+
+# -- yolox.py ------------------------------------------------------------------------------------
+
+def test_yolox_recognition_one_row_per_cell_and_no_ultralytics_metadata() -> None:
+    """``[1, cells, 5 + nc]`` of a fixed input, at least one class, no Ultralytics metadata;
+    the card has BGR, raw pixels, top-left letterbox with 114 and the strides.
+
+    Kills yolox.recognise 1-35."""
+    expected = Recognition(family="yolox",
+                           input={"name": "images", "height": 64, "width": 96, "color": "bgr",
+                                  "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "resize": "letterbox",
+                                  "letterbox_align": "topleft", "pad_value": 114.0},
+                           outputs={"output": "output", "strides": [8, 16, 32]}, num_classes=1)
+    assert yolox.recognise(info({"output": (1, CELLS_64x96, 6)})) == expected
+    for graph in [info({"output": (1, CELLS_64x96, 5)}),
+                  info({"output": (1, CELLS_64x96, "c")}),
+                  info({"output": (2, CELLS_64x96, 6)}),
+                  info({"output": (1, CELLS_64x96 + 1, 6)}),
+                  info({"output": (1, CELLS_64x96, 6)}, size=("h", "w")),
+                  info({"output": (1, CELLS_64x96, 6)}, {"author": "Ultralytics"}),
+                  info({"output": (1, CELLS_64x96, 6)}, {"names": "['a']", "stride": "32"}),
+                  info({"output": (1, CELLS_64x96, 6)}, inputs={"images": (1, 3, 64, 96), "b": (1, 3, 64, 96)}),
+                  info({"output": (1, CELLS_64x96, 6, 1)})]:
+        assert yolox.recognise(graph) is None
+
+
+def test_yolox_decodes_cells_of_each_level_through_the_top_left_letterbox(tmp_path: Path) -> None:
+    """A 64 x 96 input (levels 8 x 12, 4 x 6, 2 x 3), a 96 x 128 frame (half size at the top
+    left). ``c = (offset + cell) * stride``, ``size = exp(raw) * stride``, score objectness x
+    best class; objectness under conf, or a product under it, is dropped.
+
+    Kills yolox.decode 1-35 (the grid's levels and rows, exp, the product, ``>=``)."""
+    pred = np.zeros((1, CELLS_64x96, 7), np.float32)
+    pred[0, 12 + 1] = [0.5, 0.25, math.log(2), 0, 0.9, 0.8, 0.1]      # stride 8, row 1, col 1
+    pred[0, 96 + 6 + 1] = [0, 0, 0, math.log(2), 0.8, 0.1, 0.7]       # stride 16, row 1, col 1
+    pred[0, 120 + 3 + 1] = [0.25, 0.5, math.log(0.5), math.log(0.5), 0.95, 0.9, 0.0]  # stride 32
+    pred[0, 5] = [0, 0, 0, 0, 0.2, 0.9, 0.9]
+    pred[0, 6] = [0, 0, 0, 0, 0.5, 0.4, 0.4]
+    det, found = detect(tmp_path, {"output": pred}, (64, 96), (128, 96))
+    assert det.card.family == "yolox" and det.card.outputs["strides"] == [8, 16, 32]
+    # model boxes: [4, 6, 20, 14]; [8, 0, 24, 32]; [32, 40, 48, 56] (times 2 in the frame)
+    check(found, [[64, 80, 96, 112], [8, 12, 40, 28], [16, 0, 48, 64]], [0.855, 0.72, 0.56], [0, 0, 1])
+
+
+# -- layout.py -----------------------------------------------------------------------------------
+
+def test_layout_shape_helpers_on_odd_sizes() -> None:
+    """Grids round up per axis (a 40 x 72 input: 5 x 9, 3 x 5, 2 x 3); cells run row-major,
+    level after level, as float32; an image input is one float32 ``[1, 3, H, W]`` and a fixed
+    size has both dimensions positive.
+
+    Kills layout level_sizes, grid_cells, cell_grid, image_input, static_hw, single_output
+    mutants."""
+    assert layout.level_sizes(40, 72, (8, 16, 32)) == [(5, 9), (3, 5), (2, 3)]
+    assert layout.grid_cells(40, 72, (8, 16, 32)) == 45 + 15 + 6
+    col, row, stride = layout.cell_grid(40, 72, (8, 16))
+    assert col.dtype == row.dtype == stride.dtype == np.float32 and len(col) == 60
+    assert col[:10].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 0] and row[:10].tolist() == [0] * 9 + [1]
+    assert (col[44], row[44], stride[44]) == (8, 4, 8)
+    assert col[45:].tolist() == [0, 1, 2, 3, 4] * 3 and row[45:].tolist() == [0] * 5 + [1] * 5 + [2] * 5
+    assert stride[45:].tolist() == [16] * 15
+    image = TensorInfo("images", (1, 3, 40, 72), "float32")
+    assert layout.image_input(info({}, inputs={"images": (1, 3, 40, 72)})) == image
+    for inputs in [{"images": (1, 1, 40, 72)}, {"images": (1, 3, 40)}, {"images": (1, 3, 40, 72, 1)},
+                   {"images": (1, 3, 40, 72), "mask": (1, 1, 40, 72)}, {}]:
+        assert layout.image_input(info({}, inputs=inputs)) is None
+    assert layout.image_input(GraphInfo(Path("x.onnx"), (TensorInfo("images", (1, 3, 40, 72), "float16"),), (), {})) is None
+    assert layout.static_hw(image) == (40, 72)
+    for dims in [(0, 72), (40, 0), (-1, 72), (40, -1), ("h", 72), (40, "w"), (None, 72)]:
+        assert layout.static_hw(TensorInfo("images", (1, 3, *dims), "float32")) is None
+    assert layout.single_output(info({"o": (1, 2, 3)}), rank=3) == TensorInfo("o", (1, 2, 3), "float32")
+    assert layout.single_output(info({"o": (1, 2, 3)}), rank=4) is None
+    assert layout.single_output(info({"o": (1, 2, 3)}, dtype="float16"), rank=3) is None
+    assert layout.single_output(info({"o": (1, 2, 3), "p": (1, 2, 3)}), rank=3) is None
+
+
+def test_layout_best_class_and_corners_are_float32_from_float64() -> None:
+    """``best_class`` takes the first of equal best scores and returns int32 and float32;
+    ``cxcywh_to_xyxy`` halves the sizes and returns float32 (N, 4), also from float64.
+
+    Kills layout best_class and cxcywh_to_xyxy mutants (axis, dtype, the halves)."""
+    class_id, score = layout.best_class(np.array([[0.1, 0.7, 0.2], [0.5, 0.5, 0.1]], np.float64))
+    assert class_id.dtype == np.int32 and class_id.tolist() == [1, 0]
+    assert score.dtype == np.float32 and score.tolist() == pytest.approx([0.7, 0.5])
+    xyxy = layout.cxcywh_to_xyxy(*np.array([[10.0, 20.0], [30.0, 40.0], [4.0, 8.0], [6.0, 2.0]]))
+    assert xyxy.dtype == np.float32 and xyxy.tolist() == [[8, 27, 12, 33], [16, 39, 24, 41]]
+
+
+# -- nanodet.py ----------------------------------------------------------------------------------
+
+def _nanodet_shapes(levels: list[int], classes: int = 3, box: int = 32) -> dict[str, tuple]:
+    shapes = {f"cls{i}": (1, cells, classes) for i, cells in enumerate(levels)}
+    return shapes | {f"reg{i}": (1, cells, box) for i, cells in enumerate(levels)}
+
+
+def test_nanodet_recognition_four_levels_reg_max_7_and_what_is_not_nanodet() -> None:
+    """A 40 x 72 input with a stride-64 level (cells 45, 15, 6, 2), reg_max 7 (32 box
+    channels), 3 classes: recognised with the levels in stride order; a dynamic dimension,
+    another dtype or rank, a batch of 2, a third group, a level missing, box channels no
+    NanoDet uses, or both groups looking like boxes: not.
+
+    Kills nanodet._levels and recognise mutants."""
+    cells = [45, 15, 6, 2]
+    found = nanodet.recognise(info(_nanodet_shapes(cells), size=(40, 72)))
+    assert found == Recognition(
+        family="nanodet",
+        input={"name": "images", "height": 40, "width": 72, **nanodet.DEFAULT_INPUT},
+        outputs={"scores": ["cls0", "cls1", "cls2", "cls3"], "boxes": ["reg0", "reg1", "reg2", "reg3"],
+                 "strides": [8, 16, 32, 64], "reg_max": 7},
+        num_classes=3)
+    assert nanodet.DEFAULT_INPUT["color"] == "bgr" and nanodet.DEFAULT_INPUT["resize"] == "stretch"
+    three = nanodet.recognise(info(_nanodet_shapes(cells[:3], box=44), size=(40, 72)))
+    assert three is not None and three.outputs["strides"] == [8, 16, 32] and three.outputs["reg_max"] == 10
+    wrong = [_nanodet_shapes(cells) | {"cls0": (1, "n", 3)},
+             _nanodet_shapes(cells) | {"cls0": (2, 45, 3)},
+             _nanodet_shapes(cells) | {"cls0": (1, 45, 3, 1)},
+             _nanodet_shapes(cells) | {"extra": (1, 45, 5)},
+             _nanodet_shapes(cells[:3] + [3]),
+             _nanodet_shapes(cells, box=36),
+             _nanodet_shapes(cells, box=30),
+             _nanodet_shapes(cells, classes=44),
+             _nanodet_shapes(cells[1:])]
+    for shapes in wrong:
+        assert nanodet.recognise(info(shapes, size=(40, 72))) is None, shapes
+    assert nanodet.recognise(info(_nanodet_shapes(cells), size=(40, 72), dtype="float16")) is None
+    assert nanodet.recognise(info(_nanodet_shapes(cells[:3], box=44), size=("h", "w"))) is None
+
+
+def test_nanodet_decodes_expected_distances_on_two_levels(tmp_path: Path) -> None:
+    """An uncarded 4-level NanoDet (reg_max 7) on a 40 x 72 input, a 80 x 144 frame (stretch:
+    everything doubles). Distances are softmax expectations (two equal bins give their mean),
+    times the stride, from the cell centre; the score is the best class's, classes per level.
+
+    Kills nanodet.decode mutants (bins, the softmax, the centre's 0.5, columns, ``>=``)."""
+    cells = {0: 45, 1: 15, 2: 6, 3: 2}
+    outputs = {f"cls{i}": np.zeros((1, n, 3), np.float32) for i, n in cells.items()}
+    outputs |= {f"reg{i}": np.zeros((1, n, 32), np.float32) for i, n in cells.items()}
+    # stride 8, row 2, col 7, centre (60, 20): l t r b = bins 1, (1 and 2: 1.5), 0, 1 -> 8, 12, 0, 8
+    outputs["cls0"][0, 2 * 9 + 7] = [0.1, 0.2, 0.8]
+    for side, bins in enumerate([(1,), (1, 2), (0,), (1,)]):
+        for b in bins:
+            outputs["reg0"][0, 2 * 9 + 7, side * 8 + b] = 40.0
+    # stride 64, col 0, centre (32, 32): bins 0 and 1 only, weights 3:1 (l t r: 0.25 x 64) and 7:1 (b)
+    outputs["cls3"][0, 0] = [0.5, 0.1, 0.2]
+    outputs["reg3"][0, 0] = -50.0
+    for side, first in enumerate([math.log(3)] * 3 + [math.log(7)]):
+        outputs["reg3"][0, 0, side * 8: side * 8 + 2] = [first, 0.0]
+    outputs["cls1"][0, 3] = [0.29, 0.0, 0.0]
+    det, found = detect(tmp_path, outputs, (40, 72), (80, 144), conf=0.3)
+    # model boxes: [52, 8, 60, 28]; [16, 16, 48, 40]
+    check(found, [[104, 16, 120, 56], [32, 32, 96, 80]], [0.8, 0.5], [2, 0])
+    assert det.card.outputs["reg_max"] == 7
