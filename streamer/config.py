@@ -342,6 +342,8 @@ def _format_errors(exc: ValidationError, *, origin: str, root: yaml.Node | None 
         line = _line_of(root, path) if root is not None else None
         where = f"{origin}:{line}" if line else origin
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":  # the line is the block's: name the field (zones.0.polygon)
+            key = prefix + _loc_text(loc)
         if err["type"] == "extra_forbidden":
             if len(loc) > 1:  # inside a block (events.retain.bogus): name the whole path
                 key = prefix + _loc_text(loc)
@@ -441,6 +443,9 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
         mark = getattr(exc, "problem_mark", None)
         where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
         problem = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, yaml.reader.ReaderError):  # a control character: no mark, two lines
+            line = text.count("\n", 0, exc.position) + 1
+            where, problem = f"{p}:{line}", str(exc).splitlines()[0]
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
     if data is None:
         data = {}

@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from streamer.config import MAX_CONFIG_BYTES, RunSettings, load_config, parse_seconds, settings_from
+from streamer.config import (
+    MAX_CONFIG_BYTES,
+    RunSettings,
+    load_config,
+    parse_seconds,
+    settings_from,
+)
 from streamer.errors import ConfigError
 from streamer.kernel_chain import Gamma
 
@@ -178,12 +184,12 @@ def test_shared_aliases_are_fine(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("source: a\nconf:\n  2\n", "F:2: conf: Input should be less than or equal to 1"),  # the key's line
-    ("conf: 2\n\niou: -1\n", "F:1: conf: Input should be less than or equal to 1; "
-                             "F:3: iou: Input should be greater than or equal to 0"),
+    ("conf: 2\n\niou: -1\n", ("F:1: conf: Input should be less than or equal to 1; "
+                             "F:3: iou: Input should be greater than or equal to 0")),
     ("source: a\nconfidence: 0.7\n", "F:2: confidence: unknown key (did you mean 'conf'?)"),
     ("source: a\nbogus: 1\n", "F:2: bogus: unknown key"),
-    ("preset: warp\n", "F:1: preset: unknown x264 preset 'warp' (one of ultrafast, superfast, veryfast, "
-                       "faster, fast, medium, slow, slower, veryslow)"),
+    ("preset: warp\n", ("F:1: preset: unknown x264 preset 'warp' (one of ultrafast, superfast, veryfast, "
+                       "faster, fast, medium, slow, slower, veryslow)")),
     ("source: a\nserve: 'abc:def'\n", "F:2: serve: expected [HOST:]PORT with PORT 0-65535 (e.g. 8080 or 0.0.0.0:8080)"),
     ("# settings\nsource: a\ndetect_min_motion: 0.1\n",
      "F:2: detect_min_motion needs a motion step in kernels (e.g. --kernels motion=background)"),
@@ -193,8 +199,8 @@ def test_shared_aliases_are_fine(tmp_path: Path) -> None:
      "F:2: kernels: kernel step 'denoise' (#1): ksize: Value error, ksize must be odd, got 4"),
     ("source: a\nkernels:\n\n  - gamma: 0.9\n\n  - denoise: {ksize: 4}\n",
      "F:6: kernels: kernel step 'denoise' (#2): ksize: Value error, ksize must be odd, got 4"),
-    ("source: a\nkernels: sharpen\n", "F:2: kernels: unknown kernel step 'sharpen' (known: denoise, white_balance, "
-                                      "edges, gamma, brightness, contrast, saturation, clahe, motion, resize)"),
+    ("source: a\nkernels: sharpen\n", ("F:2: kernels: unknown kernel step 'sharpen' (known: denoise, white_balance, "
+                                      "edges, gamma, brightness, contrast, saturation, clahe, motion, resize)")),
     ("bitrate: fast\n", "F:1: bitrate: expected a bitrate such as 2M, 800k or 1500000, got 'fast'"),
     ("classes: 3\n", "F:1: classes: Input should be a valid list"),
 ])
