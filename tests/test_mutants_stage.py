@@ -24,13 +24,21 @@ from types import SimpleNamespace
 import av
 import numpy as np
 import pytest
+from streamer.kernels import MotionResult
 from test_bites import SIZE, constant_detector
 
 from streamer.detection import Detector
+from streamer.detection.pacing import (
+    Demand,
+    IntervalController,
+    admission,
+    allocate,
+    ordinal,
+    rate,
+)
 from streamer.detection.service import DetectorService
 from streamer.errors import SinkError
 from streamer.frames import Frame
-from streamer.kernels import MotionResult
 from streamer.outputs import stage as stage_module
 from streamer.outputs.jsonl import JsonlSink
 from streamer.outputs.stage import OutputStage, OutputStats
@@ -379,3 +387,113 @@ def test_detect_stage_on_a_service_client(tmp_path: Path) -> None:
                 figures["detect_skipped"]) == (3, 3, 3, 4)
         assert figures["detect_fps"] == 1.5  # 3 in the last 2 s
         assert figures["detect_wait_ms_p95"] is not None and figures["detect_wait_ms_p95"] >= 0.0
+
+
+# -- streamer/detection/pacing.py --------------------------------------------------------------------
+
+def test_ordinals_and_detection_rates() -> None:
+    """``ordinal`` (shown in the admission warning) and ``rate`` (detections per second).
+
+    Kills ``ordinal`` and ``rate`` mutants."""
+    assert [ordinal(n) for n in (1, 2, 3, 4, 9, 10, 11, 12, 13, 14, 19, 20, 21, 22, 23, 24, 100, 101, 102, 103,
+                                 110, 111, 112, 113, 120, 121)] == [
+        "1st", "2nd", "3rd", "4th", "9th", "10th", "11th", "12th", "13th", "14th", "19th", "20th", "21st", "22nd",
+        "23rd", "24th", "100th", "101st", "102nd", "103rd", "110th", "111th", "112th", "113th", "120th", "121st"]
+    assert rate([Demand("a", 30.0), Demand("b", 10.0)], {"a": 3, "b": 2}) == 15.0
+    assert rate([], {}) == 0.0
+
+
+@pytest.mark.parametrize(("demands", "capacity", "share", "expected"), [
+    # Room for every frame (exactly at the budget: fits).
+    ([Demand("a", 15.0), Demand("b", 15.0)], 30.0, 1.0, {"a": 1, "b": 1}),
+    ([Demand("a", 15.0, base=2), Demand("b", 15.0, base=3)], 12.5, 1.0, {"a": 2, "b": 3}),
+    # Alike cameras get the same interval; twice the priority, about twice the detections.
+    ([Demand("a", 15.0), Demand("b", 15.0), Demand("c", 15.0, priority=2.0)], 30.0, 1.0, {"a": 2, "b": 2, "c": 1}),
+    # A slow camera leaves the rest to the others.
+    ([Demand("a", 15.0), Demand("b", 15.0), Demand("slow", 2.0)], 20.0, 1.0, {"a": 2, "b": 2, "slow": 1}),
+    # The share of the capacity: 30 frames/s at 0.5 of 30.
+    ([Demand("a", 30.0)], 30.0, 0.5, {"a": 2}),
+    ([Demand("a", 30.0)], 30.0, 0.49, {"a": 3}),
+    # Exactly at a level: 30/3 = 10 fits 10 (no rounding up to 4).
+    ([Demand("a", 30.0)], 10.0, 1.0, {"a": 3}),
+    ([Demand("a", 30.0)], 9.99, 1.0, {"a": 4}),
+    # Even the largest intervals do not fit: everyone at the largest (at least its base).
+    ([Demand("a", 30.0, largest=4), Demand("b", 10.0, base=2, largest=1)], 5.0, 1.0, {"a": 4, "b": 2}),
+    # The largest interval fits exactly; one less does not.
+    ([Demand("a", 24.0, largest=8)], 3.0, 1.0, {"a": 8}),
+    ([Demand("a", 24.0, largest=8), Demand("b", 24.0, largest=6)], 8.0, 1.0, {"a": 6, "b": 6}),
+    # Many levels: the bisection lands on the highest that fits.
+    ([Demand(f"c{i}", 10.0 + i, largest=30) for i in range(5)], 7.0, 1.0,
+     {"c0": 7, "c1": 8, "c2": 9, "c3": 9, "c4": 10}),
+    ([Demand("a", 25.0, largest=30), Demand("b", 7.0, priority=3.0, largest=30)], 6.0, 1.0, {"a": 11, "b": 2}),
+])
+def test_allocate_finds_the_smallest_intervals_that_fit(demands: list[Demand], capacity: float, share: float,
+                                                        expected: dict[str, int]) -> None:
+    """``allocate``'s rule at and around its edges: fits exactly, the share, each level's
+    rounding, the bisection over levels, the largest interval and the base.
+
+    Kills ``allocate`` and ``_at_level`` mutants."""
+    got = allocate(demands, capacity, share)
+    assert got == expected
+    assert list(got) == [d.name for d in demands]
+
+
+def test_admission_message_names_cameras_rates_and_intervals() -> None:
+    """The warning a user gets when the cameras cannot be held: counts, rates, the interval
+    spread, the capacity and what it was measured from; None when the largest intervals fit
+    (also exactly) and with no camera.
+
+    Kills ``admission`` mutants."""
+    two = [Demand("a", 30.0, largest=4), Demand("b", 10.0, base=3, largest=2)]
+    assert admission(two, 5.0, 200.0, 1) == (
+        "2 cameras at 40.0 frames/s in all need 10.8 detections/s even at the largest interval (every 3rd frame "
+        "to every 4th), but the detector does about 5.0/s here (200.0 ms per frame, 1 worker): frames will be "
+        "dropped; use fewer cameras, a larger detect_every_max, a smaller model or a GPU")
+    assert admission([Demand("a", 30.0, largest=4)], 5.0, 400.0, 2) == (
+        "1 camera at 30.0 frames/s in all need 7.5 detections/s even at the largest interval (every 4th frame), "
+        "but the detector does about 5.0/s here (400.0 ms per frame, 2 workers): frames will be dropped; use "
+        "fewer cameras, a larger detect_every_max, a smaller model or a GPU")
+    assert admission([Demand("a", 30.0, largest=4)], 7.5, 100.0, 1) is None  # exactly fits
+    assert admission([], 0.0, 100.0, 1) is None
+
+
+def test_interval_controller_grows_at_once_and_shrinks_one_held_step_at_a_time() -> None:
+    """``IntervalController``: defaults (0.85, 0.65, 2 s), the check of its shares, growth
+    beyond ``grow_at`` at once, a step down only after ``hold`` seconds (exactly then, too)
+    and only while ``shrink_at`` has room, cameras kept until forgotten, intervals clamped to
+    a camera's base and largest.
+
+    Kills ``IntervalController.__init__``, ``update`` and ``forget`` mutants."""
+    c = IntervalController()
+    assert (c.grow_at, c.shrink_at, c.hold, c.intervals) == (0.85, 0.65, 2.0, {})
+    for grow, shrink in ((0.5, 0.5), (0.5, 0.6), (0.5, 0.0), (0.5, -0.1)):
+        with pytest.raises(ValueError, match=rf"^need 0 < shrink_at < grow_at, got {shrink}, {grow}$"):
+            IntervalController(grow_at=grow, shrink_at=shrink)
+    cam = [Demand("a", 20.0, largest=8)]
+    # 20 frames/s: every frame fits 0.85 x 40 = 34; the first update starts at the base.
+    assert c.update(cam, 40.0, now=0.0) == {"a": 1}
+    # 20 > 0.85 x 20 = 17: every 2nd frame at once (10 <= 17).
+    assert c.update(cam, 20.0, now=0.5) == {"a": 2}
+    # Room at 0.65 for every frame (20 <= 0.65 x 40 = 26), but held until 2 s after the change ...
+    assert c.update(cam, 40.0, now=2.4) == {"a": 2}
+    # ... and then exactly 2 s after it, one step.
+    assert c.update(cam, 40.0, now=2.5) == {"a": 1}
+    # Overload to the largest at once, then back one step at a time, each held 2 s.
+    assert c.update(cam, 1.0, now=3.0) == {"a": 8}
+    assert [c.update(cam, 1000.0, now=3.0 + t)["a"] for t in (1.0, 2.0, 3.0, 4.0, 5.9, 6.0)] == [8, 7, 7, 6, 6, 5]
+    # Between the shares nothing moves: 20/5 = 4 <= 0.85 x 5 = 4.25, but 20/4 = 5 > 0.65 x 5.
+    assert c.update(cam, 5.0, now=100.0) == {"a": 5}
+    assert c.intervals == {"a": 5}
+    # A camera not in the demands keeps its interval until forgotten; a new one starts at its base.
+    assert c.update([Demand("b", 10.0, base=2)], 100.0, now=101.0) == {"b": 2}
+    assert c.intervals == {"a": 5, "b": 2}
+    c.forget("a")
+    c.forget("nope")
+    assert c.intervals == {"b": 2}
+    # Forgotten: back at its base with no hold left over.
+    assert c.update(cam, 1000.0, now=101.5) == {"a": 1}
+    # A kept interval is clamped to the camera's (new) range.
+    c.update([Demand("b", 10.0, base=2, largest=8)], 1.0, now=102.0)
+    assert c.intervals["b"] == 8
+    assert c.update([Demand("b", 10.0, base=2, largest=4)], 1.0, now=102.5) == {"b": 4}
+    assert c.update([Demand("b", 10.0, base=6, largest=4)], 1000.0, now=102.6) == {"b": 6}
