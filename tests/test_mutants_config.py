@@ -112,11 +112,12 @@ def test_size_limit_is_one_mebibyte(tmp_path: Path) -> None:
      "F:1: invalid YAML: could not determine a constructor for the tag 'tag:yaml.org,2002:python/object:os.system'"),
     # a control character: PyYAML's ReaderError has no mark and a two-line text
     ("source: a\nconf: 1\n\nname: \x02\n", "F:4: invalid YAML: unacceptable character #x0002: special characters are not allowed"),
+    ("\nname: \x02\n", "F:2: invalid YAML: unacceptable character #x0002: special characters are not allowed"),
     ("- 1\n- 2\n", "F: the config must be a mapping of settings, got list"),
     ("3\n", "F: the config must be a mapping of settings, got int"),
 ])
 def test_invalid_yaml_one_line(tmp_path: Path, text: str, message: str) -> None:
-    """load_config 31-60: the YAML error's line (1-based), its problem text, the type name; never
+    """load_config 31-61: the YAML error's line (1-based), its problem text, the type name; never
     two lines (a control character used to print PyYAML's two-line text without a line)."""
     assert _error(tmp_path, text) == message
 
@@ -162,6 +163,16 @@ def test_alias_budget_boundary(tmp_path: Path) -> None:
     assert _error(tmp_path, _expanding_to(100_000)) == "F:1: x: unknown key"
     assert _error(tmp_path, _expanding_to(100_001)) == \
         "F:1: YAML aliases expand to more than 100000 values (an alias bomb?)"
+
+
+def test_alias_bomb_in_keys(tmp_path: Path) -> None:
+    """_check_expansion 16: aliases used as mapping keys count too (refused before PyYAML builds
+    them; counted as one value each, the file would get "found unhashable key" instead)."""
+    levels = ["a: &a [" + ", ".join(["0"] * 10) + "]"]
+    for prev, name in zip("abc", "bcd"):
+        levels.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    text = "source: a.mp4\n" + "\n".join(levels) + "\nx: {" + ", ".join(["*d : 1"] * 10) + "}\n"
+    assert _error(tmp_path, text) == "F:6: YAML aliases expand to more than 100000 values (an alias bomb?)"
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -316,10 +327,15 @@ def test_located_names_the_line_of_the_key(tmp_path: Path) -> None:
     ("source: a\ncameras:\n  c1:\n    source: x\n    lines:\n      - name: l\n",
      "F:6: cameras.c1.lines.0.start: Field required; F:6: cameras.c1.lines.0.end: Field required"),
     ("source: a\ncameras:\n  c1: 3\n", "F:3: cameras: Input should be a valid dictionary"),
+    # a camera name ending in X or a dot-like character is kept whole (key path and line)
+    ("detect: false\ncameras:\n  GATEX:\n    source: x\n    zones:\n      - {name: z, polygon: [[0, 0], [10, 0], [10, 10]]}\n",
+     "F:3: cameras.GATEX: zones, lines, masks and tracking need the detector (drop --no-detect / detect: false)"),
+    ("cameras:\n  XGATEX:\n    source: x\n    conf: 3\n", "F:4: cameras.XGATEX.conf: Input should be less than or equal to 1"),
 ])
 def test_camera_errors_name_file_line_and_camera(tmp_path: Path, text: str, message: str) -> None:
-    """load_config (each camera validated with the top level), _format_errors with a prefix: the
-    path starts with cameras.NAME. and the line is the camera's own key's."""
+    """load_config (each camera validated with the top level), _format_errors with a prefix (25, 33:
+    the prefix's dots stripped, nothing else): the path starts with cameras.NAME. and the line is
+    the camera's own key's."""
     assert _error(tmp_path, text) == message
 
 
