@@ -9,6 +9,7 @@ Everything runs in-process on real YAML files in ``tmp_path``.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -139,13 +140,17 @@ def test_overrides_win_over_the_file(tmp_path: Path) -> None:
 
 # -- aliases ------------------------------------------------------------------------------------
 
+def _alias_levels(names: str) -> str:
+    """One line per name: ten zeros, then ten aliases of the line before (11, 111, 1111... values)."""
+    lines = [f"{names[0]}: &{names[0]} [" + ", ".join(["0"] * 10) + "]"]
+    lines += [f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]" for prev, name in pairwise(names)]
+    return "\n".join(lines) + "\n"
+
+
 def test_alias_bomb_names_its_line(tmp_path: Path) -> None:
     """_check_expansion 1-30: six levels of ten aliases refused at the level that passes 100000
     values, with that line, before anything is built."""
-    levels = ["a: &a [" + ", ".join(["0"] * 10) + "]"]
-    for prev, name in zip("abcd", "bcde"):
-        levels.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
-    text = "source: a.mp4\n" + "\n".join(levels) + "\n"
+    text = "source: a.mp4\n" + _alias_levels("abcde")
     assert _error(tmp_path, text) == "F:6: YAML aliases expand to more than 100000 values (an alias bomb?)"
 
 
@@ -168,10 +173,7 @@ def test_alias_budget_boundary(tmp_path: Path) -> None:
 def test_alias_bomb_in_keys(tmp_path: Path) -> None:
     """_check_expansion 16: aliases used as mapping keys count too (refused before PyYAML builds
     them; counted as one value each, the file would get "found unhashable key" instead)."""
-    levels = ["a: &a [" + ", ".join(["0"] * 10) + "]"]
-    for prev, name in zip("abc", "bcd"):
-        levels.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
-    text = "source: a.mp4\n" + "\n".join(levels) + "\nx: {" + ", ".join(["*d : 1"] * 10) + "}\n"
+    text = "source: a.mp4\n" + _alias_levels("abcd") + "x: {" + ", ".join(["*d : 1"] * 10) + "}\n"
     assert _error(tmp_path, text) == "F:6: YAML aliases expand to more than 100000 values (an alias bomb?)"
 
 
