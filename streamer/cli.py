@@ -66,8 +66,10 @@ _signals = _Signals()
 
 
 @contextlib.contextmanager
-def _status(text: str, *, after: float = 1.5, enabled: bool = True) -> Iterator[dict[str, str]]:
-    """Show ``text`` with a spinner on stderr if the block is still running after ``after`` s.
+def _status(text: str, *, after: float = 1.5, enabled: bool = True,
+            when: threading.Event | None = None) -> Iterator[dict[str, str]]:
+    """Show ``text`` with a spinner on stderr if the block is still running after ``after`` s
+    (and, with ``when``, once that event is set: the spinner says only what is happening).
 
     The caller may put a closing line in the yielded dict's ``"done"`` key; it is printed
     only when the spinner was shown (a warm start stays silent). Without a terminal the
@@ -81,6 +83,9 @@ def _status(text: str, *, after: float = 1.5, enabled: bool = True) -> Iterator[
     def spin() -> None:
         if stop.wait(after):
             return
+        while when is not None and not when.is_set():
+            if stop.wait(0.05):
+                return
         shown.set()
         if not tty:
             click.echo(f"{text}...", err=True)
@@ -305,11 +310,25 @@ def _warm_kernels(cameras: list[Any], quiet: bool) -> None:
     Done here, apart from opening sources (a FIFO may wait for its writer), so the spinner
     says only what it shows.
     """
+    from numba.core import event as numba_event
+
     from streamer import kernels
     from streamer.kernel_chain import KernelChain
 
     families = sorted({"preprocess", *(f for c in cameras for f in KernelChain(c.kernels).families())})
-    with _status("compiling image kernels (first run only)", enabled=not quiet) as status:
+    compiling = threading.Event()
+
+    class _Compiling(numba_event.Listener):
+        # Numba announces a real compile ("numba:compile"), never a load from its disk cache,
+        # which can also pass 1.5 s on a busy machine: the spinner said "compiling" then.
+        def on_start(self, event: Any) -> None:
+            compiling.set()
+
+        def on_end(self, event: Any) -> None:
+            pass
+
+    with numba_event.install_listener("numba:compile", _Compiling()), \
+            _status("compiling image kernels (first run only)", enabled=not quiet, when=compiling) as status:
         compile_s = kernels.warmup(families)
         status["done"] = f"image kernels ready in {compile_s:.1f} s (compiled once, cached for later runs)"
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -179,6 +180,22 @@ def test_status_spinner_shows_only_when_slow(capfd: pytest.CaptureFixture[str]) 
     with _status("compiling image kernels (first run only)", after=5.0) as status:
         status["done"] = "never shown"
     assert capfd.readouterr().err == ""
+
+
+def test_status_spinner_waits_for_its_event(capfd: pytest.CaptureFixture[str]) -> None:
+    """A slow block whose event never comes (a cache load on a busy machine) stays silent; once
+    the event is set (Numba starts compiling) the text shows."""
+    gate = threading.Event()
+    with _status("compiling image kernels (first run only)", after=0.0, when=gate) as status:
+        time.sleep(0.2)
+        status["done"] = "never shown"
+    assert capfd.readouterr().err == ""
+    with _status("compiling image kernels (first run only)", after=0.0, when=gate) as status:
+        gate.set()
+        time.sleep(0.2)
+        status["done"] = "ready"
+    err = capfd.readouterr().err
+    assert "compiling image kernels (first run only)" in err and err.rstrip().endswith("ready")
 
 
 def test_first_run_says_it_is_compiling(tmp_path: Path, bikes_clip: Path) -> None:
