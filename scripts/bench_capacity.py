@@ -131,6 +131,37 @@ def _service(cameras: int, model: str | None, batch: int, sessions: int) -> Any:
     return service, [c.detect for c in clients for _ in range(STAGE_THREADS)]
 
 
+def batch_cost(model: str | None, batches: list[int], rounds: int = 15) -> dict[int, float]:
+    """CPU ms per image of one single-threaded session run at batch 1 and at each batch size
+    (the graph made batch-dynamic as the service does; medians of interleaved runs, process CPU
+    time, so other load on the machine does not enter): what batching buys the model itself."""
+    import onnxruntime as ort
+
+    from streamer.detection.batching import dynamic_batch
+
+    detector = Detector(model, device="cpu", threads=1)
+    graph = dynamic_batch(detector.path)
+    if graph is None:
+        return {}
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    width, height = detector.input_size
+    rng = np.random.default_rng(0)
+    inputs = {b: rng.random((b, 3, height, width), dtype=np.float32) for b in [1, *batches]}
+    for x in inputs.values():
+        session.run(None, {name: x})
+    times: dict[int, list[float]] = {b: [] for b in inputs}
+    for _ in range(rounds):
+        for b, x in inputs.items():
+            t = time.process_time()
+            session.run(None, {name: x})
+            times[b].append(1000.0 * (time.process_time() - t) / b)
+    return {b: round(statistics.median(v), 2) for b, v in times.items()}
+
+
 def model_throughput(args: argparse.Namespace, frames: list[np.ndarray]) -> dict[str, Any]:
     cores = os.cpu_count() or 1
     configs = {"separate": None, f"service b1 x{cores}": (1, cores)}
@@ -160,6 +191,7 @@ def model_throughput(args: argparse.Namespace, frames: list[np.ndarray]) -> dict
                                     "per_cpu_s": per_cpu[k],
                                     "per_cpu_x_separate": round(per_cpu[k] / base_cpu, 2) if base_cpu else None}
                                 for k in med}
+    report["cpu_ms_per_image_by_batch"] = batch_cost(args.model, args.batches)
     report["load_after"] = load()
     return report
 
@@ -304,6 +336,10 @@ def main(argv: list[str] | None = None) -> int:
             for name, v in configs.items():
                 print(f"  {n} cameras, {name:18s} {v['fps']:7.1f} fps  x{v['x_separate']:<5}  "
                       f"{v['per_cpu_s']:6.1f} per CPU-s  x{v['per_cpu_x_separate']:<5}  runs {v['runs']}")
+        cost = m.get("cpu_ms_per_image_by_batch") or {}
+        if cost:
+            print("  one single-threaded session, CPU ms per image by batch size: "
+                  + ", ".join(f"batch {b} {ms}" for b, ms in cost.items()))
     if "live" in report:
         print("| cameras | outputs | fps in | fps out | detections/s | interval max / end | age p95 ms | drops (after warm-up) | load |")
         print("|---|---|---|---|---|---|---|---|---|")
