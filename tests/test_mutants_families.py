@@ -14,12 +14,19 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import naive_decode as naive
 import numpy as np
 import pytest
 
-import naive_decode as naive
 from streamer.detection import Detector
-from streamer.detection.families import centerface, fastestdet, layout, nanodet, ultralytics, yolox
+from streamer.detection.families import (
+    centerface,
+    fastestdet,
+    layout,
+    nanodet,
+    ultralytics,
+    yolox,
+)
 from streamer.detection.families.layout import Recognition
 from streamer.detection.graph import GraphInfo, TensorInfo
 
@@ -36,12 +43,19 @@ def info(outputs: dict[str, tuple], metadata: dict[str, str] | None = None, size
 
 
 def detect(tmp_path: Path, outputs: dict[str, np.ndarray], size: tuple[int, int], frame: tuple[int, int],
-           metadata: dict[str, str] | None = None, conf: float = 0.25, **kwargs) -> tuple[Detector, object]:
-    """Run an uncarded constant model (input ``[1, 3, *size]``) on a black ``frame`` (h, w)."""
+           metadata: dict[str, str] | None = None, conf: float = 0.25) -> tuple[Detector, object]:
+    """Run an uncarded constant model (input ``[1, 3, *size]``) on a black ``frame`` (h, w).
+
+    Also checks the family decoder's own result types, which :data:`layout.Decoded` promises
+    (float32 boxes and scores, int32 classes) to whatever calls it."""
     path = naive.constant_model(tmp_path / "uncarded.onnx", {"images": [1, 3, *size]}, outputs, metadata)
-    det = Detector(path, device="cpu", conf=conf, **kwargs)
+    det = Detector(path, device="cpu", conf=conf)
     assert det.card_path is None  # recognised from the graph
-    return det, det.detect(np.zeros((*frame, 3), np.uint8))
+    found = det.detect(np.zeros((*frame, 3), np.uint8))
+    xyxy, score, class_id = det._family.decode(det.infer(), det.card, conf=conf)
+    assert (xyxy.dtype, score.dtype, class_id.dtype) == (np.float32, np.float32, np.int32)
+    assert xyxy.shape == (len(score), 4) and class_id.shape == score.shape
+    return det, found
 
 
 def check(found, xyxy: list[list[float]], score: list[float], class_id: list[int]) -> None:
@@ -121,6 +135,22 @@ def test_ultralytics_layout_from_names_or_grid(metadata: dict, shape: tuple, exp
         assert found.outputs["output"] == "output0"
 
 
+def test_ultralytics_p6_export_at_1280_has_a_fourth_level() -> None:
+    """A P6 export (largest stride 64) at 1280 x 1300, the width not a multiple of 64: cells
+    160 x 163 + 80 x 82 + 40 x 41 + 20 x 21 = 34700; without ``stride: 64``, 34280 cells
+    (3 levels) is v8 and 34700 is not.
+
+    Kills _strides 9-11 and 16 (a level's stride off by one changes the cell count only on
+    large inputs)."""
+    def layout_of(cells: int, metadata: dict) -> str | None:
+        found = ultralytics.recognise(info({"output0": (1, 6, cells)}, metadata, size=(1280, 1300)))
+        return None if found is None else found.outputs["layout"]
+
+    assert layout_of(34700, {"stride": "64"}) == "v8" and layout_of(34280, {"stride": "64"}) is None
+    assert layout_of(34280, {"stride": "32"}) == "v8" and layout_of(34280, {}) == "v8"
+    assert layout_of(34700, {}) is None
+
+
 @pytest.mark.parametrize(("imgsz", "expected"), [
     ("[64, 96]", (64, 96)), ("(64, 96)", (64, 96)), ("64", (64, 64)), (None, None), ("[64]", None),
     ("[64, 96, 3]", None), ("[64.0, 96]", None), ("[64, '96']", None), ("'64'", None), ("oops", None),
@@ -178,16 +208,18 @@ def test_ultralytics_v5_export_with_stride_64_detects_objectness_times_class(tmp
     128 x 128 input, three anchors per cell (3 x 340 rows), two classes, a 128 x 64 frame
     (letterboxed, 32 columns of padding left): score is objectness x best class.
 
-    Kills the v5 branch of decode (objectness column, ``* class_score``, both ``>= conf``)."""
+    Kills the v5 branch of decode (objectness column, ``* class_score``, both ``>= conf``: a
+    row with objectness and score equal to conf is kept)."""
     rows = 3 * (16 * 16 + 8 * 8 + 4 * 4 + 2 * 2)
     pred = np.zeros((1, rows, 7), np.float32)
     pred[0, 5] = [64, 40, 32, 16, 0.8, 0.25, 0.5]     # 0.8 x 0.5 = 0.4, class 1
     pred[0, 900] = [40, 80, 10, 20, 0.9, 0.6, 0.3]    # 0.54, class 0
     pred[0, 20] = [10, 10, 4, 4, 0.2, 0.9, 0.0]       # objectness under conf
     pred[0, 30] = [10, 10, 4, 4, 0.5, 0.45, 0.0]      # 0.225 under conf
+    pred[0, 40] = [70, 100, 8, 8, 0.25, 1.0, 0.0]         # objectness and score = conf: kept
     det, found = detect(tmp_path, {"output": pred}, (128, 128), (128, 64), {"stride": "64"})
     assert det.card.outputs == {"output": "output", "layout": "v5"} and det.labels == ("class_0", "class_1")
-    check(found, [[3, 70, 13, 90], [16, 32, 48, 48]], [0.54, 0.4], [0, 1])
+    check(found, [[3, 70, 13, 90], [16, 32, 48, 48], [34, 96, 42, 104]], [0.54, 0.4, 0.25], [0, 1, 0])
 
 
 # -- fastestdet.py -------------------------------------------------------------------------------
@@ -224,22 +256,26 @@ def test_fastestdet_recognition_needs_a_stride_16_map_of_a_fixed_image() -> None
 def test_fastestdet_decodes_cells_of_a_wide_map_through_the_stretch(tmp_path: Path) -> None:
     """A 32 x 64 input (a 2 x 4 map), two classes, a 128 x 96 frame (stretched: x times 2, y
     times 3). Centre from the cell plus tanh of the offsets, size from sigmoid times the input,
-    score ``obj ** 0.6 * cls ** 0.4``.
+    score ``obj ** 0.6 * cls ** 0.4`` (kept when equal to conf: 1.0 at conf 1).
 
     Kills fastestdet.decode 1-40 (rows and columns, tanh, sigmoid, the exponents, ``>=``)."""
     fmap = np.zeros((1, 7, 2, 4), np.float32)
     fmap[0, :, 1, 2] = [0.8, 0.5, -0.3, 0.2, -0.4, 0.1, 0.9]
     fmap[0, :, 0, 3] = [0.6, -0.2, 0.4, -1.0, -1.5, 0.7, 0.2]
     fmap[0, :, 0, 0] = [0.05, 0, 0, 0, 0, 0.9, 0.0]  # 0.05 ** 0.6 * 0.9 ** 0.4 = 0.16
+    fmap[0, :, 1, 0] = [1.0, 0.5, 0, -2.0, -1.0, 1.0, 0.0]  # score 1.0: the only one at conf 1
     det, found = detect(tmp_path, {"758": fmap}, (32, 64), (96, 128))
     assert det.card.family == "fastestdet" and det.labels == ("class_0", "class_1")
     expected = []
-    for (row, col), (obj, dx, dy, dw, dh, c0, c1) in [((1, 2), fmap[0, :, 1, 2]), ((0, 3), fmap[0, :, 0, 3])]:
+    for (row, col) in [(1, 0), (1, 2), (0, 3)]:
+        obj, dx, dy, dw, dh, c0, c1 = fmap[0, :, row, col].tolist()
         cx, cy = (col + math.tanh(dx)) / 4 * 64, (row + math.tanh(dy)) / 2 * 32
         w, h = _sigmoid(dw) * 64, _sigmoid(dh) * 32
         expected.append(([2 * (cx - w / 2), 3 * (cy - h / 2), 2 * (cx + w / 2), 3 * (cy + h / 2)],
                          obj ** 0.6 * max(c0, c1) ** 0.4, int(c1 > c0)))
     check(found, [e[0] for e in expected], [e[1] for e in expected], [e[2] for e in expected])
+    only = Detector(det.path, device="cpu", conf=1.0).detect(np.zeros((96, 128, 3), np.uint8))
+    check(only, [expected[0][0]], [1.0], [0])
 
 
 # -- centerface.py -------------------------------------------------------------------------------
@@ -327,7 +363,8 @@ def test_yolox_recognition_one_row_per_cell_and_no_ultralytics_metadata() -> Non
 def test_yolox_decodes_cells_of_each_level_through_the_top_left_letterbox(tmp_path: Path) -> None:
     """A 64 x 96 input (levels 8 x 12, 4 x 6, 2 x 3), a 96 x 128 frame (half size at the top
     left). ``c = (offset + cell) * stride``, ``size = exp(raw) * stride``, score objectness x
-    best class; objectness under conf, or a product under it, is dropped.
+    best class; objectness under conf, or a product under it, is dropped; a product equal to it
+    is kept.
 
     Kills yolox.decode 1-35 (the grid's levels and rows, exp, the product, ``>=``)."""
     pred = np.zeros((1, CELLS_64x96, 7), np.float32)
@@ -336,10 +373,12 @@ def test_yolox_decodes_cells_of_each_level_through_the_top_left_letterbox(tmp_pa
     pred[0, 120 + 3 + 1] = [0.25, 0.5, math.log(0.5), math.log(0.5), 0.95, 0.9, 0.0]  # stride 32
     pred[0, 5] = [0, 0, 0, 0, 0.2, 0.9, 0.9]
     pred[0, 6] = [0, 0, 0, 0, 0.5, 0.4, 0.4]
+    pred[0, 96 + 18] = [0.5, 0.5, 0, 0, 0.25, 0.0, 1.0]              # stride 16, row 3, col 0: = conf
     det, found = detect(tmp_path, {"output": pred}, (64, 96), (128, 96))
     assert det.card.family == "yolox" and det.card.outputs["strides"] == [8, 16, 32]
-    # model boxes: [4, 6, 20, 14]; [8, 0, 24, 32]; [32, 40, 48, 56] (times 2 in the frame)
-    check(found, [[64, 80, 96, 112], [8, 12, 40, 28], [16, 0, 48, 64]], [0.855, 0.72, 0.56], [0, 0, 1])
+    # model boxes: [4, 6, 20, 14]; [8, 0, 24, 32]; [32, 40, 48, 56]; [0, 48, 16, 64] (times 2 in the frame)
+    check(found, [[64, 80, 96, 112], [8, 12, 40, 28], [16, 0, 48, 64], [0, 96, 32, 128]],
+          [0.855, 0.72, 0.56, 0.25], [0, 0, 1, 1])
 
 
 # -- layout.py -----------------------------------------------------------------------------------
@@ -366,6 +405,7 @@ def test_layout_shape_helpers_on_odd_sizes() -> None:
         assert layout.image_input(info({}, inputs=inputs)) is None
     assert layout.image_input(GraphInfo(Path("x.onnx"), (TensorInfo("images", (1, 3, 40, 72), "float16"),), (), {})) is None
     assert layout.static_hw(image) == (40, 72)
+    assert layout.static_hw(TensorInfo("images", (1, 3, 1, 1), "float32")) == (1, 1)
     for dims in [(0, 72), (40, 0), (-1, 72), (40, -1), ("h", 72), (40, "w"), (None, 72)]:
         assert layout.static_hw(TensorInfo("images", (1, 3, *dims), "float32")) is None
     assert layout.single_output(info({"o": (1, 2, 3)}), rank=3) == TensorInfo("o", (1, 2, 3), "float32")
@@ -429,7 +469,7 @@ def test_nanodet_recognition_four_levels_reg_max_7_and_what_is_not_nanodet() -> 
 def test_nanodet_decodes_expected_distances_on_two_levels(tmp_path: Path) -> None:
     """An uncarded 4-level NanoDet (reg_max 7) on a 40 x 72 input, a 80 x 144 frame (stretch:
     everything doubles). Distances are softmax expectations (two equal bins give their mean),
-    times the stride, from the cell centre; the score is the best class's, classes per level.
+    times the stride, from the cell centre; the score is the best class's (kept when equal to conf), classes per level.
 
     Kills nanodet.decode mutants (bins, the softmax, the centre's 0.5, columns, ``>=``)."""
     cells = {0: 45, 1: 15, 2: 6, 3: 2}
@@ -439,14 +479,16 @@ def test_nanodet_decodes_expected_distances_on_two_levels(tmp_path: Path) -> Non
     outputs["cls0"][0, 2 * 9 + 7] = [0.1, 0.2, 0.8]
     for side, bins in enumerate([(1,), (1, 2), (0,), (1,)]):
         for b in bins:
-            outputs["reg0"][0, 2 * 9 + 7, side * 8 + b] = 40.0
+            outputs["reg0"][0, 2 * 9 + 7, side * 8 + b] = 60.0  # exp(60 + 60) would overflow float32
     # stride 64, col 0, centre (32, 32): bins 0 and 1 only, weights 3:1 (l t r: 0.25 x 64) and 7:1 (b)
     outputs["cls3"][0, 0] = [0.5, 0.1, 0.2]
     outputs["reg3"][0, 0] = -50.0
     for side, first in enumerate([math.log(3)] * 3 + [math.log(7)]):
         outputs["reg3"][0, 0, side * 8: side * 8 + 2] = [first, 0.0]
-    outputs["cls1"][0, 3] = [0.29, 0.0, 0.0]
-    det, found = detect(tmp_path, outputs, (40, 72), (80, 144), conf=0.3)
-    # model boxes: [52, 8, 60, 28]; [16, 16, 48, 40]
-    check(found, [[104, 16, 120, 56], [32, 32, 96, 80]], [0.8, 0.5], [2, 0])
+    outputs["cls1"][0, 3] = [0.24, 0.0, 0.0]
+    # stride 16, row 2, col 4, centre (72, 40), score = conf: l t r b = 0 (all bins 0: 3.5 x 16 = 56)
+    outputs["cls1"][0, 2 * 5 + 4] = [0.0, 0.25, 0.0]
+    det, found = detect(tmp_path, outputs, (40, 72), (80, 144), conf=0.25)
+    # model boxes: [52, 8, 60, 28]; [16, 16, 48, 40]; [16, -16, 128, 96] (clipped to the frame)
+    check(found, [[104, 16, 120, 56], [32, 32, 96, 80], [32, 0, 144, 80]], [0.8, 0.5, 0.25], [2, 0, 1])
     assert det.card.outputs["reg_max"] == 7
