@@ -201,6 +201,7 @@ def main() -> None:
 @click.option("--engine", type=click.Choice(["local", "ray"]), help='Where cameras run: this process, or one Ray actor each (pip install "streamer[ray]") [local].')
 @click.option("--address", "ray_address", help="Ray cluster for --engine ray: auto, HOST:PORT or ray://HOST:10001 [RAY_ADDRESS, else a cluster started for the run].")
 @click.option("--ray-cpus", type=click.FloatRange(min=0, min_open=True), help="CPUs each camera's Ray actor reserves [1].")
+@click.option("--fleet-stats", type=click.Path(path_type=Path), help="Write every camera's stats records (every stats_interval, 10 s, and a last one) into this one JSONL, from this process (also with --engine ray).")
 @click.option("--webhook", multiple=True, metavar="URL", help="POST each event record as JSON to URL (repeatable; adds to the config's notify: list).")
 @click.option("--mqtt", multiple=True, metavar="URL", help="Publish each event record to the MQTT broker at URL, e.g. mqtt://user:pass@host:1883, on streamer/CAMERA/EVENT (repeatable).")
 @click.option("--blur-faces", is_flag=True, default=None, help="Blur every face (CenterFace) before any output is written or shown.")
@@ -224,16 +225,21 @@ def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | No
     from streamer.server import attach
 
     served = attach.start(cameras)  # before anything slow: a busy port or no display fails now
-    notified = None
+    notified = figures = None
     try:
+        from streamer.fleet_stats import FleetStats
+
+        figures = FleetStats.start(cameras)  # --fleet-stats: a user's file is refused now
         _warm_kernels(cameras, quiet)
         multi = _multi_runner(cameras, quiet, served)
         notified = _notifications(cameras, multi)
         bars = _progress_bars(multi, shown=not quiet and all(c.progress for c in cameras))
-        results = _run_with_bars(multi, bars, served)
+        results = _run_with_bars(multi, bars, served, figures)
     finally:
         if notified is not None:
             notified.close()  # what is queued goes out, for at most 5 s
+        if figures is not None:
+            figures.close()
         if served is not None:
             served.close()
     _report(results, quiet)
@@ -352,12 +358,14 @@ def _multi_runner(cameras: list[Any], quiet: bool, served: Any = None) -> Any:
 
 
 def _ray_fleet(cameras: list[Any], quiet: bool, served: Any) -> Any:
-    """``--engine ray``: one Ray actor per camera (:mod:`streamer.engines.ray`)."""
+    """``--engine ray``: one Ray actor per camera (:mod:`streamer.engines.ray`), read as runners
+    (:mod:`streamer.engines.ray_figures`) by the progress display, ``--serve`` and ``--fleet-stats``."""
     from streamer.engines.ray import RayFleet
+    from streamer.engines.ray_figures import RayFigures
 
+    fleet = RayFigures(RayFleet(cameras))
     if served is not None:
-        raise click.UsageError("--serve and --show need the frames in this process: not with --engine ray")
-    fleet = RayFleet(cameras)
+        served.bind(fleet)
     if not quiet:
         for r in fleet.runners:
             click.echo(r.describe(), err=True)
@@ -376,11 +384,14 @@ def _progress_bars(multi: Any, *, shown: bool) -> dict[str, Any]:
             for i, r in enumerate(multi.runners)}
 
 
-def _run_with_bars(multi: Any, bars: dict[str, Any], served: Any = None) -> list[Any]:
-    """Run every camera to its end, updating ``bars`` (and ``--serve``'s status); the runners' results."""
+def _run_with_bars(multi: Any, bars: dict[str, Any], served: Any = None, figures: Any = None) -> list[Any]:
+    """Run every camera to its end, updating ``bars`` (and ``--serve``'s status, ``--fleet-stats``);
+    the runners' results."""
     def on_tick(runner: Any, stats: Any) -> None:
         if served is not None:
             served.on_tick(runner, stats)
+        if figures is not None:
+            figures.on_tick(runner, stats)
         bar = bars.get(runner.name)
         if bar is None:
             return
@@ -394,6 +405,8 @@ def _run_with_bars(multi: Any, bars: dict[str, Any], served: Any = None) -> list
             results = multi.run(on_tick)
         if served is not None:
             served.finish(multi)
+        if figures is not None:
+            figures.finish(multi)
         return results
     finally:
         for bar in bars.values():

@@ -144,6 +144,8 @@ class RunSettings(BaseModel):
     ray_address: str | None = Field(
         None, description="Ray cluster for --engine ray: auto, HOST:PORT or ray://HOST:10001 (default: RAY_ADDRESS, else a cluster started for the run)")
     ray_cpus: float = Field(1.0, gt=0.0, le=1024.0, description="CPUs each camera's Ray actor reserves (--engine ray)")
+    fleet_stats: Path | None = Field(
+        None, description="one JSONL of every camera's stats records, written by the driver (top level; also with --engine ray)")
     cameras: dict[str, dict[str, Any]] | None = Field(
         None, description="named cameras: per-camera settings over the top-level ones")
     # "file:line" of each key read from a config file (cameras' keys as "cameras.NAME.key"),

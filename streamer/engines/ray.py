@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.config import RunSettings
-from streamer.engines import staging
+from streamer.engines import ray_figures, staging
 from streamer.errors import ConfigError, PipelineError, SinkError, StreamerError
 from streamer.outputs.paths import check_outputs, os_reason
 from streamer.sources.urls import is_live, is_pipe, mask_credentials, output_stem
@@ -262,8 +262,10 @@ class CameraWorker:
             report["frames"] = stats.frames_out
             report["describe"] = runner.describe()
             report["expected"] = runner.expected_frames
+            # What --serve and --fleet-stats show on the driver (streamer.engines.ray_figures).
+            report["served"] = ray_figures.actor_report(runner, stats)
             if runner.live or runner.settings.realtime:
-                report["figures"] = runner.live_figures(stats)
+                report["figures"] = report["served"]["figures"]
         logs = []
         while self.logs:
             logs.append(self.logs.popleft())
@@ -367,6 +369,7 @@ class RayCamera:
         self.state = "starting"
         self.described: str | None = None
         self.result: Any = None  # CameraResult once finished
+        self.report: dict[str, Any] | None = None  # the actor's newest answer to poll()
         self.placed = time.monotonic()
 
     def describe(self) -> str:
@@ -528,7 +531,7 @@ class RayFleet:
             log.info("%s on %s: %s", cam.name, cam.node, cam.described)
         if report["expected"] is not None and cam.expected_frames is None:
             cam.expected_frames = report["expected"]
-        cam.frames, cam.figures = report["frames"], report["figures"]
+        cam.frames, cam.figures, cam.report = report["frames"], report["figures"], report
         cam.state = "running" if report["describe"] else "starting"
         if report["done"]:
             summary = report["summary"]

@@ -32,7 +32,7 @@ from streamer.outputs.base import Output
 from streamer.outputs.live_view import LiveView
 from streamer.pipeline import PipelineStats
 from streamer.server.address import is_loopback, parse_address
-from streamer.server.board import Board, CameraEntry
+from streamer.server.board import NO_LIVE_VIEW, Board, CameraEntry
 from streamer.sources.urls import mask_credentials, output_stem, without_credentials
 
 if TYPE_CHECKING:
@@ -97,6 +97,11 @@ class Served:
         self.serve = first.serve
         token = first.token.get_secret_value() if first.token is not None else None
         self.show = {camera_name(c) for c in cameras if c.show}
+        # --engine ray: the frames stay in the cameras' actors; figures come from their polls.
+        remote = first.engine == "ray"
+        if self.show and remote:
+            raise ConfigError("--show: the window needs the frames in this process, not with --engine ray "
+                              "(they stay on the worker nodes; --serve shows the figures)")
         if self.show:
             from streamer.outputs.window import check_display
 
@@ -114,20 +119,24 @@ class Served:
         self.board = Board(max_viewers=first.max_viewers)
         for c in cameras:
             name = camera_name(c)
-            view = self.views[name] = LiveView(name)
-            entry = self.board.add(name, view=view, hls_dir=hls_dir(c))
+            view = None if remote else LiveView(name)
+            if view is not None:
+                self.views[name] = view
+            entry = self.board.add(name, view=view, hls_dir=hls_dir(c), no_view=NO_LIVE_VIEW if remote else None)
             self.board.update(name, {"state": "connecting", "source": public_source(str(c.source)),
                                      "live": None})
             self.metrics.add_camera(name)
-            self.metrics.feed_output(name, view.name, _viewer_figures(entry))
+            if view is not None:
+                self.metrics.feed_output(name, view.name, _viewer_figures(entry))
             self.metrics.feed_viewers(name, lambda e=entry: e.viewers)
         from streamer.server.app import build_app
         from streamer.server.thread import ServerThread
 
         self.server = ServerThread(build_app(self.board, metrics=self.metrics, token=token), host, port)
         self.server.start()
-        log.info("serving %s (dashboard; live views at /cameras/NAME/live.mjpg; /metrics, /api/status)%s",
-                 self.server.url, ", token required" if token else "")
+        views = "no live views with --engine ray" if remote else "live views at /cameras/NAME/live.mjpg"
+        log.info("serving %s (dashboard; %s; /metrics, /api/status)%s",
+                 self.server.url, views, ", token required" if token else "")
         if not is_loopback(host) and token is None:
             log.warning("warning: --serve %s is reachable from other machines and has no --token: "
                         "anyone there can watch the cameras", self.serve)
@@ -204,6 +213,8 @@ class Served:
             "analytics": analytics,
             "outputs": [{"name": o.name, "state": o.state, "frames": o.frames, "dropped": o.dropped} for o in outputs],
             "error": mask_credentials(str(result.error)) if result is not None and result.error is not None else None,
+            # Where a Ray camera runs and how often its actor was restarted (RemoteRunner).
+            **(runner.engine_status() if hasattr(runner, "engine_status") else {}),
         }
         self.board.update(runner.name, status)
         self.metrics.update(runner.name, stats, state=state, reconnects=figures["reconnects"],

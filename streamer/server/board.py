@@ -19,6 +19,9 @@ from streamer.outputs.live_view import LiveView
 
 #: States in which a camera counts as ready (``/readyz``).
 READY_STATES = frozenset({"streaming", "finished"})
+#: Why a camera of ``--engine ray`` has no live view: its live view and snapshot routes answer
+#: 404 with it, ``/api/status`` has it as ``views.unavailable``, the dashboard shows it.
+NO_LIVE_VIEW = "live view not available with --engine ray (frames stay on the worker node)"
 
 
 @dataclass
@@ -28,6 +31,7 @@ class CameraEntry:
     name: str
     view: LiveView | None = None
     hls_dir: Path | None = None
+    no_view: str | None = None  # why there is no live view, when that is not a surprise
     status: dict[str, Any] = field(default_factory=dict)
     viewers: int = 0
     frames_sent: int = 0
@@ -49,9 +53,11 @@ class Board:
         self._lock = threading.Lock()
         self.started = time.time()
 
-    def add(self, name: str, *, view: LiveView | None = None, hls_dir: Path | None = None) -> CameraEntry:
+    def add(self, name: str, *, view: LiveView | None = None, hls_dir: Path | None = None,
+            no_view: str | None = None) -> CameraEntry:
         with self._lock:
-            entry = self._cameras[name] = CameraEntry(name, view, hls_dir, {"name": name, "state": "connecting"})
+            entry = self._cameras[name] = CameraEntry(name, view, hls_dir, no_view,
+                                                      {"name": name, "state": "connecting"})
             return entry
 
     def camera(self, name: str) -> CameraEntry | None:
@@ -89,6 +95,8 @@ class Board:
                     "mjpeg": f"{path}/live.mjpg" if entry.view is not None else None,
                     "snapshot": f"{path}/snapshot.jpg" if entry.view is not None else None,
                     "hls": f"/hls/{quote(entry.name, safe='')}/index.m3u8" if entry.hls_dir is not None else None,
+                    # Only where there is no live view by design (--engine ray): the text to show.
+                    **({"unavailable": entry.no_view} if entry.no_view else {}),
                 },
             })
         return {"version": 1, "time": round(time.time(), 3), "uptime_s": round(time.time() - self.started, 1),

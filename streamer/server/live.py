@@ -126,8 +126,9 @@ def _hub(request: web.Request) -> Hub:
     hub = hubs.get(name)
     if hub is None:
         board: Board = request.app[BOARD]
-        if board.camera(name) is not None:
-            raise web.HTTPNotFound(text=f"camera {name}: no live view\n")
+        entry = board.camera(name)
+        if entry is not None:
+            raise web.HTTPNotFound(text=f"camera {name}: {entry.no_view or 'no live view'}\n")
         raise web.HTTPNotFound(text=f"no camera named {name!r}\n")
     return hub
 

@@ -69,6 +69,13 @@ function card(camera) {
   const img = el(root, "img.live");
   img.alt = `live view of ${camera.name}`;
   const view = new LiveView(img, el(root, ".age"), camera.views && camera.views.snapshot);
+  const unavailable = camera.views && camera.views.unavailable;
+  if (unavailable) {  // --engine ray: the frames stay on the worker nodes; say so instead of a picture
+    const note = document.createElement("p");
+    note.className = "no-view";
+    note.textContent = unavailable;
+    img.replaceWith(note);
+  }
   const links = el(root, ".view-links");
   for (const [label, key] of [["MJPEG stream", "mjpeg"], ["snapshot", "snapshot"], ["HLS", "hls"]]) {
     const href = camera.views && camera.views[key];
@@ -128,6 +135,10 @@ function render(status) {
     el(root, ".dropped").textContent = camera.dropped ?? 0;
     el(root, ".reconnects").textContent = camera.reconnects ?? 0;
     el(root, ".viewers").textContent = camera.viewers ?? 0;
+    if (camera.engine === "ray") {  // where the camera's actor runs, and how often Ray restarted it
+      for (const node of root.querySelectorAll(".ray")) node.hidden = false;
+      el(root, ".node").textContent = `${camera.node ?? "–"} / ${camera.restarts ?? 0}`;
+    }
     el(root, ".detections").textContent = camera.detector === false ? "no detector" : classList(camera.detections);
     const analytics = el(root, ".analytics");
     analytics.replaceChildren();
