@@ -37,12 +37,12 @@ Threading
     cached on disk; call :func:`warmup` at start-up.
 """
 
-from . import _threading  # noqa: F401  (selects the threading layer before any kernel runs)
-from ._warmup import warmup
-
-# Kernel modules load on first use (``kernels.gaussian_blur`` or ``from
+# Kernel modules, Numba included, load on first use (``kernels.gaussian_blur`` or ``from
 # streamer.kernels import gaussian_blur``): importing all of them costs ~0.1 s of a
-# start-up that should stay under a second, and a stream uses a few.
+# start-up that should stay under a second, and a stream uses a few. Numba itself (with
+# the SciPy it pulls in) took 0.2-0.4 s, which every command paid, a one-line error about
+# a missing file included, because validating a config names the kernel steps. The first
+# kernel (or ``warmup``) loads ``_threading`` first, which selects the threading layer.
 _MODULES = {
     "bilateral_filter": "_bilateral",
     "box_iou": "_boxes",
@@ -72,6 +72,7 @@ _MODULES = {
     "resize": "_resize",
     "SceneCut": "_scene",
     "TemporalDenoiser": "_temporal",
+    "warmup": "_warmup",
 }
 
 
@@ -79,6 +80,7 @@ def __getattr__(name: str) -> object:
     module = _MODULES.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    __import__(f"{__name__}._threading")  # the layer, before any kernel can run
     value = getattr(__import__(f"{__name__}.{module}", fromlist=[name]), name)
     globals()[name] = value
     return value

@@ -15,8 +15,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from streamer import kernels
 from streamer.frames import Frame
-from streamer.kernels import edge_overlay
 
 # Distinct, saturated BGR colours (Tableau-like); class i gets PALETTE[i % len].
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -78,7 +78,7 @@ class EdgeAnnotator:
 
     def annotate(self, scene: np.ndarray, frame: Frame) -> np.ndarray:
         if frame.edges is not None:
-            edge_overlay(scene, frame.edges, threshold=self.threshold, color=self.color, alpha=self.alpha, out=scene)
+            kernels.edge_overlay(scene, frame.edges, threshold=self.threshold, color=self.color, alpha=self.alpha, out=scene)
         return scene
 
 
