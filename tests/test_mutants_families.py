@@ -100,7 +100,7 @@ def test_ultralytics_labels_from_any_names_literal() -> None:
     assert labels("{0: 'cat'}") == ("cat",)
     assert labels("['cat', 'dog']") == ("cat", "dog")
     assert labels("('cat', 7)") == ("cat", "7")
-    for bad in [None, "{1: 'dog', 2: 'cat'}", "{0: 'a', 2: 'b'}", "[]", "()", "3", "{0: 'cat'",
+    for bad in [None, "{}", "{1: 'dog', 2: 'cat'}", "{0: 'a', 2: 'b'}", "[]", "()", "3", "{0: 'cat'",
                 "person", "[" * 300 + "]" * 300]:
         assert labels(bad) is None, bad
 
@@ -125,6 +125,8 @@ def test_ultralytics_labels_from_any_names_literal() -> None:
     ({"names": "['a', 'b', 'c']"}, (1, 10, 8), ("v5", 3)),
     ({"names": "['a', 'b', 'c']"}, (1, 8, CELLS_64x96), None),
     ({"names": "['a']"}, (1, 3 * CELLS_64x96, 7), None),
+    # Empty names are no names (they made a [1, 4, N] output "v8 with 0 classes", which crashed).
+    ({"names": "{}"}, (1, 4, CELLS_64x96), None),
 ])
 def test_ultralytics_layout_from_names_or_grid(metadata: dict, shape: tuple, expected: tuple | None) -> None:
     """Kills _layout 1-40 and _strides 1-12 (the bounds 5 and 6, ``3 *``, ``rows - 4``,

@@ -90,7 +90,7 @@ def has_metadata(graph: GraphInfo) -> bool:
 def metadata_labels(graph: GraphInfo) -> tuple[str, ...] | None:
     """Return the class names stored in ``metadata_props['names']``, or None."""
     names = _literal(graph.metadata.get("names"))
-    if isinstance(names, dict) and sorted(names) == list(range(len(names))):
+    if isinstance(names, dict) and names and sorted(names) == list(range(len(names))):
         return tuple(str(names[i]) for i in range(len(names)))
     if isinstance(names, (list, tuple)) and names:
         return tuple(str(n) for n in names)
