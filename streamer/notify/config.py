@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from streamer.units import duration
+
 #: Options that only one kind of notifier takes.
 WEBHOOK_ONLY = ("headers", "retries", "max_backoff")
 MQTT_ONLY = ("prefix", "qos", "client_id", "keepalive")
@@ -33,13 +35,6 @@ MQTT_ONLY = ("prefix", "qos", "client_id", "keepalive")
 SECRET_WORDS = ("authorization", "token", "key", "secret", "password", "cookie", "signature")
 
 
-def _seconds(value: Any) -> Any:
-    if isinstance(value, str):
-        # config imports this module, so the parser is imported when first needed.
-        from streamer.config import parse_seconds
-
-        return parse_seconds(value)
-    return value
 
 
 class NotifyConfig(BaseModel):
@@ -91,7 +86,7 @@ class NotifyConfig(BaseModel):
     @field_validator("min_interval", "timeout", "max_backoff", mode="before")
     @classmethod
     def _durations(cls, value: Any) -> Any:
-        return _seconds(value)
+        return duration(value)
 
     @field_validator("webhook")
     @classmethod
