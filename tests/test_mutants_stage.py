@@ -209,8 +209,8 @@ def test_default_camera_queue_size_and_age_window(pictures: list[np.ndarray]) ->
 
 def test_ages_are_the_first_outputs_or_the_stages_without_outputs(pictures: list[np.ndarray]) -> None:
     """``ages_ms``: capture-to-written milliseconds of the first output's last ``age_window``
-    frames; with no output at all, capture to this stage. Frames captured 2 s ago are 2,000 ms
-    old (not 2 s, not negative).
+    frames; with no output at all, capture to this stage. Frames captured 1,000 s ago are
+    1,000,000 ms old (not 1,000, not negative, not 0.1 % more).
 
     Kills ``_Lane.run``'s age append, ``OutputStage.process``'s no-output ages and
     ``ages_ms``."""
@@ -218,22 +218,23 @@ def test_ages_are_the_first_outputs_or_the_stages_without_outputs(pictures: list
     second = Probe("second", Policy.BLOCK, sleep=0.01)
     stage = OutputStage([first, second], age_window=3)
     stage.start()
-    for f in frames(pictures, 5, age=2.0):
+    for f in frames(pictures, 5, age=1000.0):
         stage.process(f)
     stage.finish()
     ages = stage.ages_ms()
-    assert len(ages) == 3 and all(2000.0 <= a < 4000.0 for a in ages)
+    # 1,000 s old: milliseconds, to within the half second a loaded machine may add.
+    assert len(ages) == 3 and all(1_000_000.0 <= a < 1_000_500.0 for a in ages), ages
     assert ages == list(stage._lanes[0].ages) and ages is not stage._lanes[0].ages
     assert len(stage._lanes[1].ages) == 3
 
     bare = OutputStage([], age_window=4)
     assert bare.ages_ms() == [] and bare.stats() == [] and bare.outputs == []
     bare.start()
-    for f in frames(pictures, 6, age=2.0):
+    for f in frames(pictures, 6, age=1000.0):
         bare.process(f)
     bare.finish()
     ages = bare.ages_ms()
-    assert len(ages) == 4 and all(2000.0 <= a < 4000.0 for a in ages)
+    assert len(ages) == 4 and all(1_000_000.0 <= a < 1_000_500.0 for a in ages), ages
     assert bare.last_index == 5
 
 
@@ -243,7 +244,10 @@ def test_failed_outputs_latest_alone_with_an_event_block_raised(pictures: list[n
     event, ``state: failed`` with the one-line error); one failing to close is failed too;
     a BLOCK output's failure is raised by the next ``process`` and by ``finish``.
 
-    Kills ``_failed``, ``_one_line``, ``_Lane.run``'s error paths and ``process``'s skips."""
+    A BLOCK output failing while ``process`` waits for room raises from that very call.
+
+    Kills ``_failed``, ``_one_line``, ``_Lane.run``'s error paths, ``process``'s skips and
+    ``process`` 15 (a BLOCK error woken in ``put`` passed over)."""
     events: list[dict] = []
     view = Probe("view", Policy.LATEST, fail_at=1)
     shut = Probe("shut", Policy.LATEST, fail_close=True)
@@ -281,6 +285,33 @@ def test_failed_outputs_latest_alone_with_an_event_block_raised(pictures: list[n
     assert len(events) == 2  # no event for a BLOCK output: the run's error says it
     assert stage.stats()[0].state == "failed" and stage.stats()[0].error == "archive: broken on purpose"
 
+    # BLOCK, failing while ``process`` waits for room in its queue: that call raises it.
+    gate = threading.Event()
+    held = Probe("archive", Policy.BLOCK, gate=gate, fail_at=0)
+    stage = OutputStage([held], queue_size=1)
+    stage.start()
+    batch = frames(pictures, 3)
+    stage.process(batch[0])
+    assert held.entered.wait(5)
+    stage.process(batch[1])  # queued
+    raised: list[BaseException] = []
+
+    def third() -> None:
+        try:
+            stage.process(batch[2])  # waits: the queue is full
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            raised.append(exc)
+
+    waiter = threading.Thread(target=third, name="test-third", daemon=True)
+    waiter.start()
+    time.sleep(0.1)
+    assert waiter.is_alive()
+    gate.set()  # frame 0 fails: the waiting put is woken and raises the output's error
+    waiter.join(5)
+    assert [str(e) for e in raised] == ["archive: broken\non purpose"] and stage.last_index == 1
+    with pytest.raises(SinkError):
+        stage.finish()
+
 
 def test_unstarted_stage_closes_its_outputs_and_names_must_be_unique(pictures: list[np.ndarray]) -> None:
     """``finish`` without ``start`` writes nothing and closes each output once, in the caller's
@@ -310,7 +341,10 @@ def test_abort_drops_latest_frames_and_files_keep_theirs(pictures: list[np.ndarr
     """``abort``: the LATEST output's queued frames go, the BLOCK output writes what it was
     handed; a LATEST output stuck past the close timeout is left behind with a warning.
 
-    Kills ``abort`` and ``finish``'s join/warning mutants."""
+    A BLOCK output slower than that timeout is waited for.
+
+    Kills ``abort`` and ``finish``'s join/warning mutants (``finish`` 5: BLOCK joined with
+    the timeout)."""
     gate = threading.Event()
     keep = Probe("keep", Policy.BLOCK, gate=gate)
     view = Probe("view", Policy.LATEST, gate=gate)
@@ -342,6 +376,15 @@ def test_abort_drops_latest_frames_and_files_keep_theirs(pictures: list[np.ndarr
     stuck.set()
     stage._lanes[0].thread.join(5)
     assert slow.closed == 1
+    # A BLOCK output (a file) is always waited for, however long it takes.
+    caplog.clear()
+    file = Probe("file", Policy.BLOCK, sleep=0.5)
+    stage = OutputStage([file])
+    stage.start()
+    stage.process(frames(pictures, 1)[0])
+    with caplog.at_level(logging.WARNING, logger="streamer"):
+        stage.finish()
+    assert file.indices == [0] and file.closed == 1 and not caplog.records
 
 
 # -- streamer/stages.py: DetectStage on a shared DetectorService -------------------------------------
