@@ -355,3 +355,274 @@ def test_empty_results_carry_the_labels_and_are_reused() -> None:
     other = t.update(boxes([], labels=("cat",)))
     assert other is not first and other.labels == ("cat",)
     assert t.predict().labels == ("cat",)
+
+
+# -- zones -------------------------------------------------------------------------------------
+
+
+def play(shape: PolygonZone | LineCounter, frames: list[Detections], t0: float = 0.0, dt: float = 0.25) -> list:
+    events = []
+    for i, d in enumerate(frames):
+        events += shape.update(d, t0 + i * dt)
+    return events
+
+
+def test_zone_entry_and_exit_come_exactly_min_seconds_after_with_the_dwell() -> None:
+    """An anchor on the zone's left edge is inside, one on its right edge outside (the
+    kernel's half-open rule); entry and exit are decided exactly ``min_seconds`` after the
+    first frame on the other side; the exit's dwell runs from the first frame seen inside
+    to the last.
+
+    Kills: ``PolygonZone._step`` (``<`` -> ``<=``, pending), ``_enter``/``_exit`` field and
+    counter mutants, ``dwell``."""
+    zone = PolygonZone("porch", SQUARE, min_seconds=0.5)
+    inside, outside = at((4, 100, 200, 2)), at((4, 300, 200, 2))
+    assert play(zone, [inside, inside]) == [] and zone.dwell(4) is None
+    events = play(zone, [inside], t0=0.5)
+    assert events == [AnalyticsEvent("enter", 0.5, "porch", 4, 2, "car")]
+    assert zone.dwell(4) == 0.5 and zone.occupancy == {2: 1} and zone.entries == {2: 1}
+    assert play(zone, [outside, outside], t0=0.75) == [] and zone.dwell(4) == 0.5
+    events = play(zone, [outside], t0=1.25)
+    assert events == [AnalyticsEvent("exit", 1.25, "porch", 4, 2, "car", dwell=0.5)]
+    assert zone.dwell(4) is None and list(zone.occupancy) == [] and zone.exits == {2: 1}
+
+
+def test_a_step_back_across_the_border_restarts_the_debounce() -> None:
+    """Out for one frame, back in, out again: the exit counts from the second time out.
+
+    Kills: ``_step``'s pending pop for tracks back on their side."""
+    zone = PolygonZone("porch", SQUARE, min_seconds=0.5)
+    inside, outside = at((1, 200, 200)), at((1, 500, 200))
+    frames = [inside] * 3 + [outside, inside, outside, outside, outside]
+    events = play(zone, frames)
+    assert [(e.kind, e.time) for e in events] == [("enter", 0.5), ("exit", 1.75)]
+    assert events[1].dwell == 1.0                 # seen inside 0.0-1.0 s
+
+
+def test_exit_is_counted_under_the_last_class_and_occupancy_under_the_entry_class() -> None:
+    """Kills: ``_exit``'s entry-class bookkeeping (``_occupancy`` decrement, ``del`` at 0) and
+    class mutants."""
+    zone = PolygonZone("lot", SQUARE, min_seconds=0.0)
+    play(zone, [at((1, 200, 200, 0), (2, 150, 150, 0)), at((1, 200, 200, 2), (2, 150, 150, 0))])
+    assert zone.occupancy == {0: 2} and zone.entries == {0: 2}
+    events = play(zone, [at((1, 500, 500, 2), (2, 150, 150, 0))], t0=0.5)
+    assert [(e.kind, e.class_id, e.label) for e in events] == [("exit", 2, "car")]
+    assert dict(zone.occupancy) == {0: 1} and zone.exits == {2: 1}
+    play(zone, [at((2, 500, 500, 0))], t0=0.75)
+    assert dict(zone.occupancy) == {} and zone.exits == {0: 1, 2: 1}
+
+
+def test_loiter_comes_exactly_loiter_seconds_after_the_stay_began_with_the_last_class() -> None:
+    """Kills: ``_loiter`` (``<=`` due, stale stays, dwell, class), ``_enter``'s heap push and
+    ``loiter_seconds`` None mutants."""
+    zone = PolygonZone("bench", SQUARE, min_seconds=0.25, loiter_seconds=0.75)
+    events = play(zone, [at((3, 200, 200, 0))] * 3 + [at((3, 200, 200, 1))] * 3)
+    assert events == [AnalyticsEvent("enter", 0.25, "bench", 3, 0, "person"),
+                      AnalyticsEvent("loiter", 0.75, "bench", 3, 1, "bicycle", dwell=0.75)]
+    # A stay that ends before its loiter is due leaves nothing behind for the next stay.
+    zone = PolygonZone("bench", SQUARE, min_seconds=0.0, loiter_seconds=0.75)
+    events = play(zone, [at((3, 200, 200))] * 2 + [at((3, 500, 500))] + [at((3, 200, 200))] * 4)
+    assert [(e.kind, e.time) for e in events] == [("enter", 0.0), ("exit", 0.5), ("enter", 0.75),
+                                                  ("loiter", 1.5)]
+    plain = PolygonZone("bench", SQUARE, min_seconds=0.0)
+    assert [e.kind for e in play(plain, [at((3, 200, 200))] * 40)] == ["enter"]
+
+
+def test_an_unseen_track_exits_when_forgotten_with_its_last_class() -> None:
+    """Kills: ``PolygonZone._forget`` mutants (exit time, class, pending)."""
+    zone = PolygonZone("porch", SQUARE, min_seconds=0.0, forget_seconds=1.0)
+    play(zone, [at((1, 200, 200, 2), (2, 150, 150))] * 2)        # 0.0, 0.25
+    events = play(zone, [at((2, 150, 150))] * 8, t0=0.5)           # 0.5 .. 2.25
+    assert [(e.kind, e.track_id, e.class_id, e.dwell) for e in events] == [("exit", 1, 2, 0.25)]
+    assert events[0].time == 1.5                                    # first sweep past 1.25
+    assert zone.occupancy == {0: 1} and zone.tracked == 1
+
+
+def test_untracked_frames_give_that_frames_occupancy_until_tracks_come() -> None:
+    """Kills: ``PolygonZone.update``'s untracked path (class filter, anchor, reset to empty)
+    and ``untracked``."""
+    zone = PolygonZone("porch", SQUARE, classes={2}, anchor="top_left")
+    # top-left anchors: (190, 160) in, (90, 160) out; class 0 not counted
+    zone.update(at((0, 200, 200, 2), (0, 100, 200, 2), (0, 200, 200, 0), tracked=False), 0.0)
+    assert dict(zone.occupancy) == {2: 1} and zone.untracked is True
+    zone.update(Detections.empty(LABELS), 0.25)
+    assert dict(zone.occupancy) == {} and zone.untracked is True
+    zone.update(at((5, 200, 200, 2)), 0.5)
+    assert zone.untracked is False and dict(zone.occupancy) == {}   # not yet min_seconds in
+    zone.update(at((5, 200, 200, 2)), 1.0)
+    assert dict(zone.occupancy) == {2: 1} and zone.untracked is False
+
+
+def test_zone_settings_checks_and_config() -> None:
+    """Kills: ``PolygonZone.__init__`` check/message/default mutants and ``from_config``'s
+    pass-through."""
+    with pytest.raises(ValueError, match=r"^min_seconds must be >= 0, got -0.25$"):
+        PolygonZone("z", SQUARE, min_seconds=-0.25)
+    with pytest.raises(ValueError, match=r"^loiter_seconds must be > 0, got 0$"):
+        PolygonZone("z", SQUARE, loiter_seconds=0)
+    zone = PolygonZone("z", SQUARE.astype(np.int32), min_seconds=0)
+    assert zone.polygon.dtype == np.float64 and zone.polygon.flags.c_contiguous
+    assert (zone.min_seconds, zone.loiter_seconds, zone.anchor, zone.forget_seconds) == (0.0, None, "bottom_center", 5.0)
+    assert PolygonZone("z", SQUARE).min_seconds == 0.5
+    config = ZoneConfig(name="yard", polygon=[[0, 0], [0.5, 0], [0.5, 0.5]], units="fraction", classes=["car"],
+                        min_seconds=1.5, loiter_seconds=30, anchor="center")
+    zone = PolygonZone.from_config(config, (400, 200), labels=LABELS, forget_seconds=7.0)
+    assert zone.name == "yard" and zone.polygon.tolist() == [[0, 0], [200, 0], [200, 100]]
+    assert (zone.min_seconds, zone.loiter_seconds, zone.anchor, zone.forget_seconds) == (1.5, 30, "center", 7.0)
+    assert zone.classes.tolist() == [2]
+
+
+# -- lines -------------------------------------------------------------------------------------
+
+
+def gate(**kw: object) -> LineCounter:
+    """y = 200 from x = 0 to 400, margin 8: below (larger y) is ``in``."""
+    return LineCounter("gate", (0, 200), (400, 200), **{"margin": 8.0, **kw})
+
+
+def test_anchor_exactly_at_the_margin_is_in_the_band_and_the_segments_ends_are_on_it() -> None:
+    """Kills: ``LineCounter.update`` event fields and side bookkeeping on exact boundaries."""
+    line = gate()
+    events = play(line, [at((1, 50, y)) for y in (150, 192, 208, 209)])
+    assert events == [AnalyticsEvent("cross", 0.75, "gate", 1, 0, "person", direction="in")]
+    # At x = 400 exactly the anchor projects on the segment's end: a crossing.
+    events = play(line, [at((2, 400, y, 2)) for y in (250, 150)], t0=1.0)
+    assert events == [AnalyticsEvent("cross", 1.25, "gate", 2, 2, "car", direction="out")]
+    assert line.counts == {"out": {2: 1}, "in": {0: 1}} and (line.total("in"), line.total("out")) == (1, 1)
+    # Half a pixel further it is beyond the end: never a side, never a crossing.
+    assert play(line, [at((3, 400.5, y)) for y in (150, 250, 150)], t0=2.0) == []
+
+
+def test_rows_in_the_band_or_beyond_the_ends_do_not_stop_the_others() -> None:
+    """A frame whose first rows are in the band (with a confirmed side) or beyond an end
+    still counts the crossing of a later row; a track that went beyond the end starts
+    afresh. Kills: ``LineCounter.update`` ``continue`` -> ``break`` and ``side.pop`` mutants."""
+    line = gate()
+    play(line, [at((1, 50, 150), (2, 420, 150), (3, 150, 150))])
+    events = line.update(at((1, 50, 200), (2, 420, 250), (3, 150, 250)), 0.25)
+    assert [(e.track_id, e.direction) for e in events] == [(3, "in")]
+    events = line.update(at((1, 50, 250), (2, 380, 250), (3, 150, 150)), 0.5)
+    assert [(e.track_id, e.direction) for e in events] == [(1, "in"), (3, "out")]
+    assert line.update(at((2, 380, 150)), 0.75) == [(AnalyticsEvent("cross", 0.75, "gate", 2, 0, "person",
+                                                                     direction="out"))]
+
+
+def test_a_forgotten_track_takes_its_next_side_without_a_count() -> None:
+    """Kills: ``LineCounter._forget`` and ``_clear_tracks`` mutants."""
+    line = gate(forget_seconds=1.0)
+    play(line, [at((1, 50, 150), (2, 300, 150))])
+    play(line, [at((2, 300, 150))] * 8, t0=0.25)               # track 1 unseen 2 s
+    assert line.tracked == 1
+    assert line.update(at((1, 50, 250)), 2.5) == []
+    line.update(at((1, 50, 150)), 2.75)
+    assert line.update(at((1, 50, 250)), 1.0) == []             # time went back: afresh
+    assert line.total("in") == 0 and line.total("out") == 1
+
+
+def test_line_settings_checks_defaults_and_config() -> None:
+    """Kills: ``LineCounter.__init__`` (default margin 10, names, floats, the message) and
+    ``from_config`` pass-through; labels absent give no label."""
+    with pytest.raises(ValueError, match=r"^left and right must differ, both are 'in'$"):
+        LineCounter("l", (0, 0), (10, 0), left="in", right="in")
+    line = LineCounter("l", (0, 200), (400, 200))
+    assert (line.margin, line.start, line.end, line.directions) == (10.0, (0.0, 200.0), (400.0, 200.0),
+                                                                   {-1: "out", 1: "in"})
+    assert type(line.start[0]) is float and type(line.margin) is float and line.forget_seconds == 5.0
+    plain = Detections(xyxy=np.array([[40, 140, 60, 180]], np.float32), confidence=np.ones(1, np.float32),
+                       class_id=np.zeros(1, np.int32), tracker_id=np.ones(1, np.int64))
+    assert line.update(plain, 0.0) == []
+    moved = Detections(plain.xyxy + np.float32([0, 30, 0, 30]), plain.confidence, plain.class_id, plain.tracker_id)
+    assert line.update(moved, 0.25) == []                      # 210: within 10 of the line
+    far = Detections(plain.xyxy + np.float32([0, 30.5, 0, 30.5]), plain.confidence, plain.class_id,
+                     plain.tracker_id)
+    assert line.update(far, 0.5) == [AnalyticsEvent("cross", 0.5, "l", 1, 0, None, direction="in")]
+    config = LineConfig(name="door", start=[0, 0.5], end=[1, 0.5], units="fraction", margin=0.125,
+                        left="leaving", right="arriving", classes=["car"], anchor="center")
+    line = LineCounter.from_config(config, (400, 200), labels=LABELS, forget_seconds=3.0)
+    assert (line.name, line.start, line.end, line.margin) == ("door", (0.0, 100.0), (400.0, 100.0), 25.0)
+    assert line.directions == {-1: "leaving", 1: "arriving"} and line.counts == {"leaving": {}, "arriving": {}}
+    assert (line.anchor, line.forget_seconds, line.classes.tolist()) == ("center", 3.0, [2])
+
+
+# -- masks -------------------------------------------------------------------------------------
+
+
+def test_mask_drops_by_its_anchor_and_passes_the_rest_through_untouched() -> None:
+    """Kills: ``Mask.__init__`` (anchor check and message, settings), ``apply`` (anchor,
+    identity when nothing is inside or nothing comes) and ``from_config``."""
+    with pytest.raises(ValueError, match=r"^unknown anchor 'feet' \(one of bottom_center, center, "):
+        Mask(SQUARE, anchor="feet")
+    d = at((1, 200, 200), (2, 200, 330), (3, 50, 50))   # boxes' tops: 160, 290, 10
+    assert Mask(SQUARE).apply(d).tracker_id.tolist() == [2, 3]
+    assert Mask(SQUARE, anchor="top_center").apply(d).tracker_id.tolist() == [3]
+    outside = at((3, 50, 50))
+    assert Mask(SQUARE).apply(outside) is outside
+    empty = Detections.empty(LABELS)
+    assert Mask(SQUARE).apply(empty) is empty
+    mask = Mask(SQUARE.tolist(), anchor="center", detections=False, motion=False, name="tree")
+    assert (mask.anchor, mask.detections, mask.motion, mask.name) == ("center", False, False, "tree")
+    assert mask.polygon.dtype == np.float64 and mask.apply(d) is d
+    assert (Mask(SQUARE).anchor, Mask(SQUARE).detections, Mask(SQUARE).motion, Mask(SQUARE).name) == (
+        "bottom_center", True, True, None)
+    config = MaskConfig(name="road", polygon=[[0, 0], [0.5, 0], [0.5, 1], [0, 1]], units="fraction",
+                        anchor="center", detections=False, motion=False)
+    mask = Mask.from_config(config, (400, 200))
+    assert mask.polygon.tolist() == [[0, 0], [200, 0], [200, 200], [0, 200]]
+    assert (mask.anchor, mask.detections, mask.motion, mask.name) == ("center", False, False, "road")
+
+
+def test_mask_clears_motion_inside_only_when_it_applies_to_motion() -> None:
+    """Kills: ``Mask.raster`` (cache per shape, fill value) and ``clear_motion`` mutants."""
+    mask = Mask(np.array([[2, 2], [6, 2], [6, 6], [2, 6]], np.float64))
+    motion = np.full((8, 10), 255, np.uint8)
+    assert mask.clear_motion(motion) is motion
+    expected = np.full((8, 10), 255, np.uint8)
+    expected[2:7, 2:7] = 0
+    np.testing.assert_array_equal(motion, expected)
+    raster = mask.raster((8, 10))
+    assert raster.dtype == bool and raster.shape == (8, 10) and mask.raster((8, 10)) is raster
+    assert mask.raster((4, 5)).shape == (4, 5) and mask.raster((4, 5))[3, 3]
+    still = np.full((8, 10), 255, np.uint8)
+    Mask(mask.polygon, motion=False).clear_motion(still)
+    assert still.min() == 255
+
+
+def test_motion_masks_scale_each_axis_and_keep_overlaps_filled() -> None:
+    """Two overlapping polygons (one call each: no even-odd hole), a picture scaled by 1/2
+    across and 1/4 down, one mask that ignores motion.
+
+    Kills: ``MotionMasks.__init__``/``__bool__``/``__call__`` mutants (filter, key, scale,
+    cache)."""
+    left = MaskConfig(polygon=[[0, 0], [200, 0], [200, 400], [0, 400]])
+    middle = MaskConfig(polygon=[[100, 0], [300, 0], [300, 400], [100, 400]])
+    ignored = MaskConfig(polygon=[[300, 0], [400, 0], [400, 400], [300, 400]], motion=False)
+    masks = MotionMasks([left, middle, ignored])
+    assert bool(masks) and masks.configs == [left, middle]
+    raster = masks((400, 400), (100, 200))
+    assert raster.dtype == bool and raster.shape == (100, 200)
+    assert raster[50, :149].all() and not raster[50, 152:].any()
+    assert masks((400, 400), (100, 200)) is raster
+    other = masks((400, 400), (400, 400))
+    assert other.shape == (400, 400) and other[200, 298] and not other[200, 302]
+    nothing = MotionMasks([ignored])
+    assert not nothing and nothing((400, 400), (100, 200)) is None
+    assert not MotionMasks([])
+
+
+# -- event records -----------------------------------------------------------------------------
+
+
+def test_event_records_name_the_zone_or_line_and_round_times() -> None:
+    """Kills: ``AnalyticsEvent.to_record`` key, rounding and optional-field mutants."""
+    cross = AnalyticsEvent("cross", 1.23456789, "gate", 7, 2, "car", direction="in")
+    assert cross.to_record() == {"event": "cross", "time": 1.234568, "line": "gate", "track_id": 7,
+                                 "class_id": 2, "label": "car", "direction": "in"}
+    stay = AnalyticsEvent("exit", 2.0, "porch", 3, 0, None, dwell=0.0)
+    assert stay.to_record() == {"event": "exit", "time": 2.0, "zone": "porch", "track_id": 3, "class_id": 0,
+                                "label": None, "dwell": 0.0}
+    loiter = AnalyticsEvent("loiter", 5.0, "porch", 3, 0, "person", dwell=12.34567)
+    assert loiter.to_record()["dwell"] == 12.346 and "direction" not in loiter.to_record()
+    enter = AnalyticsEvent("enter", 0.5, "porch", 3, 0)
+    assert enter.to_record() == {"event": "enter", "time": 0.5, "zone": "porch", "track_id": 3, "class_id": 0,
+                                 "label": None}
+    json.dumps([cross.to_record(), stay.to_record()])
