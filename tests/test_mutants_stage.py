@@ -454,6 +454,9 @@ def test_ordinals_and_detection_rates() -> None:
     ([Demand("a", 15.0), Demand("b", 15.0), Demand("c", 15.0, priority=2.0)], 30.0, 1.0, {"a": 2, "b": 2, "c": 1}),
     # A slow camera leaves the rest to the others.
     ([Demand("a", 15.0), Demand("b", 15.0), Demand("slow", 2.0)], 20.0, 1.0, {"a": 2, "b": 2, "slow": 1}),
+    # Twice the priority: the levels are per unit of priority (7.5 detections/s per unit is
+    # every 2nd frame, 15/s: too many; 5/s per unit, every 3rd, fits 10).
+    ([Demand("a", 30.0, priority=2.0)], 10.0, 1.0, {"a": 3}),
     # The share of the capacity: 30 frames/s at 0.5 of 30.
     ([Demand("a", 30.0)], 30.0, 0.5, {"a": 2}),
     ([Demand("a", 30.0)], 30.0, 0.49, {"a": 3}),
@@ -475,9 +478,12 @@ def test_allocate_finds_the_smallest_intervals_that_fit(demands: list[Demand], c
     """``allocate``'s rule at and around its edges: fits exactly, the share, each level's
     rounding, the bisection over levels, the largest interval and the base.
 
-    Kills ``allocate`` and ``_at_level`` mutants."""
+    Kills ``allocate`` (1: the default share; 13: levels per unit of priority; 26, 58, 62) and
+    ``_at_level`` mutants."""
     got = allocate(demands, capacity, share)
     assert got == expected
+    if share == 1.0:  # the default: all of the capacity
+        assert allocate(demands, capacity) == expected
     assert list(got) == [d.name for d in demands]
 
 
@@ -496,6 +502,8 @@ def test_admission_message_names_cameras_rates_and_intervals() -> None:
         "1 camera at 30.0 frames/s in all need 7.5 detections/s even at the largest interval (every 4th frame), "
         "but the detector does about 5.0/s here (400.0 ms per frame, 2 workers): frames will be dropped; use "
         "fewer cameras, a larger detect_every_max, a smaller model or a GPU")
+    three = [Demand("a", 30.0, largest=8), Demand("b", 30.0, largest=2), Demand("c", 30.0, largest=4)]
+    assert "(every 2nd frame to every 8th)" in (admission(three, 5.0, 100.0, 1) or "")
     assert admission([Demand("a", 30.0, largest=4)], 7.5, 100.0, 1) is None  # exactly fits
     assert admission([], 0.0, 100.0, 1) is None
 
@@ -504,9 +512,10 @@ def test_interval_controller_grows_at_once_and_shrinks_one_held_step_at_a_time()
     """``IntervalController``: defaults (0.85, 0.65, 2 s), the check of its shares, growth
     beyond ``grow_at`` at once, a step down only after ``hold`` seconds (exactly then, too)
     and only while ``shrink_at`` has room, cameras kept until forgotten, intervals clamped to
-    a camera's base and largest.
+    a camera's base and largest; an interval never changed is not held.
 
-    Kills ``IntervalController.__init__``, ``update`` and ``forget`` mutants."""
+    Kills ``IntervalController.__init__``, ``update`` (42, 43: the hold of a camera never
+    changed) and ``forget`` mutants."""
     c = IntervalController()
     assert (c.grow_at, c.shrink_at, c.hold, c.intervals) == (0.85, 0.65, 2.0, {})
     for grow, shrink in ((0.5, 0.5), (0.5, 0.6), (0.5, 0.0), (0.5, -0.1)):
@@ -540,3 +549,8 @@ def test_interval_controller_grows_at_once_and_shrinks_one_held_step_at_a_time()
     assert c.intervals["b"] == 8
     assert c.update([Demand("b", 10.0, base=2, largest=4)], 1.0, now=102.5) == {"b": 4}
     assert c.update([Demand("b", 10.0, base=6, largest=4)], 1000.0, now=102.6) == {"b": 6}
+    # An interval that never changed (it was the camera's base) is not held: with a smaller
+    # base and room, it comes down at once.
+    fresh = IntervalController()
+    assert fresh.update([Demand("b", 10.0, base=2)], 1000.0, now=0.0) == {"b": 2}
+    assert fresh.update([Demand("b", 10.0, base=1)], 1000.0, now=0.1) == {"b": 1}
