@@ -314,6 +314,17 @@ def test_web_page_instead_of_a_stream_says_so(camera: str) -> None:
     assert frames == [] and error == f"{url}: {reason}; gave up after 1 attempt"
 
 
+def test_missing_webcam_is_not_retried_even_once() -> None:
+    """A webcam path that is not there at the start ends the source at the first attempt: no
+    "reconnecting" line and no backoff wait before the error.
+
+    Kills _decoded 9-10 (the first attempt not counted as the first: one retry, then the error)."""
+    device = next(f"/dev/video{n}" for n in range(64, 128) if not os.path.exists(f"/dev/video{n}"))
+    _, frames, events, error = run(device, retries=3, backoff=Backoff(initial=0.2, jitter=0.0))
+    assert frames == [] and error == f"{device}: no such device"
+    assert events == [("connecting", "", 0), ("gave_up", "no such device", 0)]
+
+
 def test_probe_of_a_camera_that_never_answers_times_out(camera: str) -> None:
     """``streamer info`` on a camera that accepts the connection and never answers: the open
     timeout ends it, and the message says so.
