@@ -392,10 +392,11 @@ def test_abort_drops_latest_frames_and_files_keep_theirs(pictures: list[np.ndarr
 def test_detect_stage_on_a_service_client(tmp_path: Path) -> None:
     """A detect stage given a service client: ``SERVICE_STAGE_WORKERS`` waiting threads, no
     detector of its own to warm up, the client's interval (changed by the service) deciding
-    the frames sent, still frames never sent, the figures the stats record shows.
+    the frames sent, still frames never sent, the figures the stats record shows; a first
+    frame not detected has no boxes (None).
 
-    Kills the ``DetectStage`` service-client mutants of ``__init__`` (workers), ``interval``,
-    ``start``, ``process`` and ``figures``."""
+    Kills the ``DetectStage`` service-client mutants of ``__init__`` (workers; 25: no boxes
+    yet as ``""``), ``interval``, ``start``, ``process`` and ``figures``."""
     model = constant_detector(tmp_path, [([8, 8, 24, 24], 0.9)])
     with DetectorService([Detector(model, device="cpu")]) as service:
         client = service.client("door", every=2)
@@ -430,6 +431,15 @@ def test_detect_stage_on_a_service_client(tmp_path: Path) -> None:
                 figures["detect_skipped"]) == (3, 3, 3, 4)
         assert figures["detect_fps"] == 1.5  # 3 in the last 2 s
         assert figures["detect_wait_ms_p95"] is not None and figures["detect_wait_ms_p95"] >= 0.0
+        # A live camera whose first frames were dropped before this stage: frame 3 at interval
+        # 2 is not detected and has no boxes yet (None: the outputs write an empty list).
+        late = DetectStage(client=service.client("late", every=2))
+        late.start()
+        frame = Frame(3, 3, TB, time.monotonic(), image)
+        late.process(frame)
+        late.ordered(frame)
+        assert not frame.detected and frame.detections is None
+        late.finish()
 
 
 # -- streamer/detection/pacing.py --------------------------------------------------------------------
