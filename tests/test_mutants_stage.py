@@ -475,6 +475,8 @@ def test_ordinals_and_detection_rates() -> None:
     ([Demand("a", 30.0)], 9.99, 1.0, {"a": 4}),
     # Even the largest intervals do not fit: everyone at the largest (at least its base).
     ([Demand("a", 30.0, largest=4), Demand("b", 10.0, base=2, largest=1)], 5.0, 1.0, {"a": 4, "b": 2}),
+    # Base and largest alike: a single level, too many detections even there.
+    ([Demand("a", 30.0, base=4, largest=4)], 1.0, 1.0, {"a": 4}),
     # The largest interval fits exactly; one less does not.
     ([Demand("a", 24.0, largest=8)], 3.0, 1.0, {"a": 8}),
     ([Demand("a", 24.0, largest=8), Demand("b", 24.0, largest=6)], 8.0, 1.0, {"a": 6, "b": 6}),
@@ -488,7 +490,8 @@ def test_allocate_finds_the_smallest_intervals_that_fit(demands: list[Demand], c
     """``allocate``'s rule at and around its edges: fits exactly, the share, each level's
     rounding, the bisection over levels, the largest interval and the base.
 
-    Kills ``allocate`` (1: the default share; 13: levels per unit of priority; 26, 58, 62) and
+    Kills ``allocate`` (1: the default share; 13: levels per unit of priority; 36: a single
+    level; 26, 58, 62) and
     ``_at_level`` mutants."""
     got = allocate(demands, capacity, share)
     assert got == expected
