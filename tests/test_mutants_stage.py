@@ -113,6 +113,20 @@ def wait_for(condition, timeout: float = 5.0) -> None:  # type: ignore[no-untype
         time.sleep(0.005)
 
 
+def held_pair(pictures: list[np.ndarray], block: str, n: int) -> tuple[threading.Event, Probe, Probe, OutputStage, list[Frame]]:
+    """A default stage with a BLOCK output ``block`` and a LATEST "view", both held at one
+    gate in their write of frame 0 (of ``n`` frames): (gate, block, view, stage, frames)."""
+    gate = threading.Event()
+    held = Probe(block, Policy.BLOCK, gate=gate)
+    view = Probe("view", Policy.LATEST, gate=gate)
+    stage = OutputStage([held, view])
+    stage.start()
+    batch = frames(pictures, n)
+    stage.process(batch[0])
+    assert held.entered.wait(5) and view.entered.wait(5)  # both hold frame 0 in their write
+    return gate, held, view, stage, batch
+
+
 # -- streamer/outputs/stage.py ---------------------------------------------------------------------
 
 def test_output_stage_figures_threads_and_states(tmp_path: Path, pictures: list[np.ndarray]) -> None:
@@ -173,15 +187,8 @@ def test_default_camera_queue_size_and_age_window(pictures: list[np.ndarray]) ->
 
     Kills ``OutputStage.__init__`` default mutants (camera, queue_size, age_window) and the
     LATEST lane's ``min(queue_size, LATEST_QUEUE_SIZE)``."""
-    gate = threading.Event()
-    held = Probe("held", Policy.BLOCK, gate=gate)
-    view = Probe("view", Policy.LATEST, gate=gate)
-    stage = OutputStage([held, view])
-    stage.start()
-    batch = frames(pictures, 700)
+    gate, held, view, stage, batch = held_pair(pictures, "held", 700)
     fed: list[int] = []
-    stage.process(batch[0])
-    assert held.entered.wait(5) and view.entered.wait(5)  # both hold frame 0 in their write
 
     def feed() -> None:
         for f in batch[1:8]:
@@ -214,27 +221,24 @@ def test_ages_are_the_first_outputs_or_the_stages_without_outputs(pictures: list
 
     Kills ``_Lane.run``'s age append, ``OutputStage.process``'s no-output ages and
     ``ages_ms``."""
-    first = Probe("first", Policy.BLOCK)
-    second = Probe("second", Policy.BLOCK, sleep=0.01)
-    stage = OutputStage([first, second], age_window=3)
-    stage.start()
-    for f in frames(pictures, 5, age=1000.0):
-        stage.process(f)
-    stage.finish()
-    ages = stage.ages_ms()
-    # 1,000 s old: milliseconds, to within the half second a loaded machine may add.
-    assert len(ages) == 3 and all(1_000_000.0 <= a < 1_000_500.0 for a in ages), ages
+    def run_old_frames(stage: OutputStage, n: int, window: int) -> list[float]:
+        stage.start()
+        for f in frames(pictures, n, age=1000.0):
+            stage.process(f)
+        stage.finish()
+        ages = stage.ages_ms()
+        # 1,000 s old: milliseconds, to within the half second a loaded machine may add.
+        assert len(ages) == window and all(1_000_000.0 <= a < 1_000_500.0 for a in ages), ages
+        return ages
+
+    stage = OutputStage([Probe("first", Policy.BLOCK), Probe("second", Policy.BLOCK, sleep=0.01)], age_window=3)
+    ages = run_old_frames(stage, 5, 3)
     assert ages == list(stage._lanes[0].ages) and ages is not stage._lanes[0].ages
     assert len(stage._lanes[1].ages) == 3
 
     bare = OutputStage([], age_window=4)
     assert bare.ages_ms() == [] and bare.stats() == [] and bare.outputs == []
-    bare.start()
-    for f in frames(pictures, 6, age=1000.0):
-        bare.process(f)
-    bare.finish()
-    ages = bare.ages_ms()
-    assert len(ages) == 4 and all(1_000_000.0 <= a < 1_000_500.0 for a in ages), ages
+    run_old_frames(bare, 6, 4)
     assert bare.last_index == 5
 
 
@@ -345,14 +349,7 @@ def test_abort_drops_latest_frames_and_files_keep_theirs(pictures: list[np.ndarr
 
     Kills ``abort`` and ``finish``'s join/warning mutants (``finish`` 5: BLOCK joined with
     the timeout)."""
-    gate = threading.Event()
-    keep = Probe("keep", Policy.BLOCK, gate=gate)
-    view = Probe("view", Policy.LATEST, gate=gate)
-    stage = OutputStage([keep, view])
-    stage.start()
-    batch = frames(pictures, 3)
-    stage.process(batch[0])
-    assert keep.entered.wait(5) and view.entered.wait(5)
+    gate, keep, view, stage, batch = held_pair(pictures, "keep", 3)
     stage.process(batch[1])
     stage.process(batch[2])
     stage.abort()
