@@ -3,8 +3,9 @@ run (issue 11, third round; the verdict on each mutant left alive is in docs/tes
 
 Real servers on 127.0.0.1 only: a small HTTP camera (``camera`` below: a real
 ``http.server`` streaming real carphone pictures as YUV4MPEG2, raw BGR, MPEG-TS with AAC, ...,
-that ends, stalls, sends nothing, sends garbage mid-stream or never answers), and a port
-nothing listens on. LiveSource is driven in-process, so that mutmut attributes each test to
+that ends, stalls, sends nothing, sends garbage mid-stream or never answers), the GStreamer
+RTSP server of ``tests/rtsp.py`` (killed mid-stream and restarted), and a port nothing
+listens on. LiveSource is driven in-process, so that mutmut attributes each test to
 the functions it calls; each test says which mutants it kills.
 """
 
@@ -223,7 +224,7 @@ def test_connection_that_sends_nothing_is_a_failed_attempt(camera: str) -> None:
     url = f"{camera}/silent.y4m"
     t0 = time.monotonic()
     _, frames, events, error = run(url, retries=1, open_timeout=0.3, stall_timeout=0.3, backoff=QUICK,
-                                           duration=6.0)
+                                   duration=6.0)
     assert frames == [] and error == f"{url}: connected, but no frame for 0.3 s; gave up after 2 attempts"
     assert events == [("connecting", "", 0), ("reconnecting", "connected, but no frame for 0.3 s; next try in 0.1 s", 1),
                       ("gave_up", "connected, but no frame for 0.3 s; 2 attempts failed in a row", 0)]
