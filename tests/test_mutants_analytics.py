@@ -626,3 +626,101 @@ def test_event_records_name_the_zone_or_line_and_round_times() -> None:
     assert enter.to_record() == {"event": "enter", "time": 0.5, "zone": "porch", "track_id": 3, "class_id": 0,
                                  "label": None}
     json.dumps([cross.to_record(), stay.to_record()])
+
+
+# -- ByteTracker: time steps, held sizes, labels (second pass over the survivors) ----------------
+
+
+def test_step_is_the_time_over_the_median_of_the_last_15_intervals() -> None:
+    """Eight intervals of 0.5 s, then 0.25 s ones: while 0.5 s is the median of the last 15
+    (upper middle of an even count), a 0.25 s frame is half a step; from the 8th 0.25 s
+    interval on, the last 15 are seven 0.5 and eight 0.25 and it is a whole step. Many frames
+    at the same time are steps of 0 (no division by a zero interval).
+
+    Kills: ``reset``'s ``deque(maxlen=15)`` mutants, ``_advance`` median index and
+    ``delta > 0`` mutants."""
+    t = ByteTracker(min_hits=1)
+    times = [0.5 * k for k in range(9)] + [4.0 + 0.25 * k for k in range(1, 9)]
+    steps = [1.0] * 8 + [0.5] * 7 + [1.0]          # worked out above, by hand
+    ref = None
+    for k, time in enumerate(times):
+        x = 10 + 2 * k + 0.5 * k * k                 # speeding up, so every step size shows
+        box = np.array([x, 20, x + 40 + k, 100 + 2 * k])
+        out = t.update(boxes([box.tolist()]), time=time)
+        assert out.tracker_id.tolist() == [1]
+        z = kalman.xyxy_to_cxcywh(box[None])[0]
+        if ref is None:
+            ref = SlowKalman(z)
+        else:
+            ref.predict(steps[k - 1])
+            ref.update(z)
+    for _ in range(4):                              # the same time again: no step
+        same = t.predict(time=times[-1])
+    np.testing.assert_allclose(same.xyxy[0], ref.xyxy(), atol=1e-3)
+    ahead = t.predict(time=times[-1] + 0.25)
+    ref.predict(1.0)
+    np.testing.assert_allclose(ahead.xyxy[0], ref.xyxy(), atol=1e-3)
+
+
+def test_lost_tracks_hold_their_size_and_followed_ones_keep_growing() -> None:
+    """A growing box: predicted between detections it keeps growing; missed for two frames
+    (lost from the first miss on), its size is held from the frame after the miss until it
+    is found again, as the slow filter with ``hold`` says.
+
+    Kills: ``predict``'s and ``_associate``'s ``state == LOST`` hold masks and kalman
+    ``predict``'s size-velocity reset."""
+    t = ByteTracker(min_hits=1, lost_frames=10)
+    plan = "DDDDPDDDMMMDDP"     # D detected, P detector skipped, M detected nothing
+    ref = None
+    lost = False
+    for k, kind in enumerate(plan):
+        x, grow = 10 + 3 * k, 4 * k
+        box = np.array([x, 20, x + 40 + grow, 100 + 2 * grow], np.float64)
+        if ref is not None:
+            ref.predict(1.0, hold=lost)
+        if kind == "D":
+            out = t.update(boxes([box.tolist()]))
+            z = kalman.xyxy_to_cxcywh(box[None])[0]
+            if ref is None:
+                ref = SlowKalman(z)
+            else:
+                ref.update(z)
+            lost = False
+            assert out.tracker_id.tolist() == [1]
+        elif kind == "M":
+            t.update(boxes([]))
+            lost = True
+        else:
+            out = t.predict()
+            assert out.tracker_id.tolist() == [1]
+            np.testing.assert_allclose(out.xyxy[0], ref.xyxy(), atol=1e-3)
+
+
+def test_frames_without_the_detector_keep_their_time_and_results_keep_labels() -> None:
+    """Kills: ``update(detected=False)`` dropping the time, ``reset``'s labels default,
+    ``update``'s labels on its result, ``_associate``'s ``gap <= 1.5`` (a step of exactly 1.5
+    frames still fuses scores)."""
+    t = ByteTracker(min_hits=1, lost_frames=1000, lost_seconds=0.5)
+    assert t.predict().labels is None
+    out = t.update(boxes([TALL], labels=LABELS), time=0.0)
+    assert out.labels == LABELS and out.tracker_id.tolist() == [1]
+    t.update(boxes([], labels=LABELS), time=0.25)
+    t.update(boxes([]), detected=False, time=0.5)
+    assert len(t) == 1
+    t.update(boxes([]), detected=False, time=0.75)
+    assert len(t) == 0                              # 0.75 s unseen, by the time passed on
+    t = ByteTracker(min_hits=1, match_thresh=0.5)
+    for time in (0.0, 0.25, 0.5):
+        t.update(boxes([TALL]), time=time)
+    # 0.375 s after the last: a step of 1.5 frames; fused, the 0.5 score is at the limit
+    assert t.update(boxes([TALL], [0.5]), time=0.875).tracker_id.tolist() == [-1]
+
+
+def test_polygons_given_as_integers_are_taken_as_float_pixels() -> None:
+    """Kills: ``Mask.__init__`` and ``PolygonZone.__init__`` ``np.ascontiguousarray(polygon,
+    np.float64)`` without the dtype (integer vertices would be refused by the kernel)."""
+    ints = [[100, 100], [300, 100], [300, 300], [100, 300]]
+    assert Mask(ints).apply(at((1, 200, 200), (2, 50, 50))).tracker_id.tolist() == [2]
+    assert Mask(np.array(ints, np.int32)).polygon.dtype == np.float64
+    zone = PolygonZone("z", ints, min_seconds=0)
+    assert [e.kind for e in zone.update(at((1, 200, 200)), 0.0)] == ["enter"]
