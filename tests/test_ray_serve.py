@@ -183,10 +183,14 @@ def test_a_ray_cameras_mqtt_connection_is_its_own(broker: Mosquitto) -> None:  #
         assert notifier.name == f"door: mqtt {broker.url}"
         bus.publish({"event": "source", "camera": "door", "state": "streaming"})
         wait_until(lambda: sub.payloads("streamer/door/state") == [b"streaming"], 5, "the state")
+        # Availability is the camera's own: one actor ending never says the others are offline.
+        wait_until(lambda: sub.payloads("streamer/door/available") == [b"online"], 5, "online")
     finally:
         hub.close()
-        sub.close()
+    wait_until(lambda: sub.payloads("streamer/door/available") == [b"online", b"offline"], 5, "offline")
+    sub.close()
     assert sub.records("streamer/door/source")[0]["state"] == "streaming"
+    assert sub.payloads("streamer/available") == []
 
 
 # -- on a real cluster -------------------------------------------------------------------------

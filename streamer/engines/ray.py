@@ -213,15 +213,24 @@ class CameraWorker:
     def _notify(self, bus: Any) -> Any:
         """The camera's notifiers on ``bus``, sending from this node; None without ``notify``.
 
-        A ``client_id`` the user set is made the camera's own: every actor has its own broker
-        connection, and a broker drops the older of two connections with one id.
+        Every actor has its own broker connection, so what belongs to a connection is made the
+        camera's own: a ``client_id`` the user set (a broker drops the older of two connections
+        with one id) and, unless set, the availability topic, ``PREFIX/CAMERA/available`` (one
+        shared topic said "offline" as soon as any one camera's actor ended).
         """
         if not self.settings.notify:
             return None
         from streamer.notify import Notifications
+        from streamer.notify.mqtt import PREFIX, level
 
-        configs = [c.model_copy(update={"client_id": f"{c.client_id}-{self.name}"}) if c.client_id else c
-                   for c in self.settings.notify]
+        configs = []
+        for c in self.settings.notify:
+            if c.mqtt is not None:
+                prefix = (c.prefix or PREFIX).rstrip("/")
+                c = c.model_copy(update={
+                    "client_id": f"{c.client_id}-{self.name}" if c.client_id else None,
+                    "available": c.available or f"{prefix}/{level(self.name)}/available"})
+            configs.append(c)
         hub = Notifications()
         hub.attach(configs, bus)
         for notifier in hub.notifiers:  # the driver shows every actor's summary: say whose

@@ -30,7 +30,7 @@ from streamer.units import duration
 
 #: Options that only one kind of notifier takes.
 WEBHOOK_ONLY = ("headers", "retries", "max_backoff")
-MQTT_ONLY = ("prefix", "qos", "client_id", "keepalive")
+MQTT_ONLY = ("prefix", "qos", "client_id", "keepalive", "available")
 #: Header names whose values are secrets in any spelling (matched case-insensitively, as parts).
 SECRET_WORDS = ("authorization", "token", "key", "secret", "password", "cookie", "signature")
 
@@ -73,6 +73,7 @@ class NotifyConfig(BaseModel):
     qos: int | None = Field(None, ge=0, le=2, description="QoS of event messages [1]")
     client_id: str | None = None
     keepalive: int | None = Field(None, ge=5, le=3600)
+    available: str | None = Field(None, min_length=1, description="availability topic: online/offline, retained, the last will [PREFIX/available]")
 
     @field_validator("events", "cameras", "classes", "zones", mode="before")
     @classmethod

@@ -3,10 +3,11 @@
 Topics, following Frigate's (``frigate/available``, ``frigate/<camera>/.../state``,
 ``frigate/<camera>/<object>`` counts, ``frigate/events``):
 
-``<prefix>/available``
+``<prefix>/available`` (or the config's ``available``)
     ``online`` when connected, ``offline`` on a clean close, and ``offline`` as the broker's
     last will when the process dies or the network goes: retained (Home Assistant's
-    availability topic).
+    availability topic). With ``--engine ray`` each camera's actor has its own connection and
+    uses ``<prefix>/<camera>/available``.
 ``<prefix>/<camera>/<event>``
     Each record as JSON (``cross``, ``enter``, ``exit``, ``loiter``, ``appear``, ...), at the
     configured QoS, not retained (an event happens once).
@@ -108,7 +109,7 @@ class MqttNotifier(Notifier):
 
     @property
     def available_topic(self) -> str:
-        return f"{self.prefix}/available"
+        return self.config.available or f"{self.prefix}/available"
 
     def open(self) -> None:
         import paho.mqtt.client as mqtt
