@@ -724,3 +724,72 @@ def test_polygons_given_as_integers_are_taken_as_float_pixels() -> None:
     assert Mask(np.array(ints, np.int32)).polygon.dtype == np.float64
     zone = PolygonZone("z", ints, min_seconds=0)
     assert [e.kind for e in zone.update(at((1, 200, 200)), 0.0)] == ["enter"]
+
+
+# -- zones and lines: second pass over the survivors -------------------------------------------
+
+
+def test_config_errors_name_the_zone_or_line_and_defaults_forget_after_5_s() -> None:
+    """Kills: ``from_config``'s ``where=`` and ``forget_seconds=5.0`` default mutants (zones
+    and lines), ``LineCounter.__init__``'s margin check passed to the kernel."""
+    from streamer.errors import ConfigError
+
+    zone = ZoneConfig(name="yard", polygon=[[0, 0], [10, 0], [10, 10]], classes=["cat"])
+    with pytest.raises(ConfigError, match=r"^zones\.yard\.classes: unknown class 'cat'"):
+        PolygonZone.from_config(zone, (640, 480), labels=LABELS)
+    line = LineConfig(name="door", start=[0, 5], end=[9, 5], classes=["bus"])
+    with pytest.raises(ConfigError, match=r"^lines\.door\.classes: unknown class 'bus'"):
+        LineCounter.from_config(line, (640, 480), labels=LABELS)
+    plain_zone = ZoneConfig(name="yard", polygon=[[0, 0], [10, 0], [10, 10]])
+    assert PolygonZone.from_config(plain_zone, (640, 480)).forget_seconds == 5.0
+    assert LineCounter.from_config(LineConfig(name="door", start=[0, 5], end=[9, 5]), (640, 480)).forget_seconds == 5.0
+    with pytest.raises(ValueError, match="margin"):
+        LineCounter("l", (0, 0), (10, 0), margin=-1)
+
+
+def test_a_fresh_zone_is_empty_and_tracked_and_untracked_frames_count_every_class() -> None:
+    """Kills: ``PolygonZone.__init__``'s ``_frame_occupancy = None`` and the untracked path
+    with no class filter (``np.ones(len, bool)``)."""
+    zone = PolygonZone("porch", SQUARE)
+    assert zone.untracked is False and dict(zone.occupancy) == {}
+    zone.update(at((0, 200, 200, 2), (0, 150, 150, 0), (0, 50, 50, 1), tracked=False), 0.0)
+    assert dict(zone.occupancy) == {0: 1, 2: 1} and zone.untracked is True
+
+
+def test_a_track_not_yet_due_does_not_hold_up_the_next_ones() -> None:
+    """Two tracks change sides on the same frame, the first one only just: the second one's
+    entry still comes. Kills: ``_step``'s ``continue`` -> ``break``."""
+    zone = PolygonZone("porch", SQUARE, min_seconds=0.5)
+    play(zone, [at((1, 500, 500), (2, 200, 200))] * 2)                 # 2 inside since 0.0
+    events = play(zone, [at((1, 200, 200), (2, 200, 200))] * 2, t0=0.5)
+    assert [(e.kind, e.track_id, e.time) for e in events] == [("enter", 2, 0.5)]
+
+
+def test_a_forgotten_track_that_comes_back_is_debounced_afresh() -> None:
+    """Seen inside once, then unseen until forgotten: when it comes back inside, its entry
+    waits ``min_seconds`` from its return. A line forgets a track that only ever stood in
+    its band without an error. Kills: ``PolygonZone._forget``'s pending pop and
+    ``LineCounter._forget``'s ``pop(track_id, None)``."""
+    zone = PolygonZone("porch", SQUARE, min_seconds=0.5, forget_seconds=1.0)
+    play(zone, [at((1, 500, 500), (2, 50, 50))] * 2 + [at((1, 200, 200), (2, 50, 50))])  # 1 pending at 0.5
+    play(zone, [at((2, 50, 50))] * 10, t0=0.75)                          # 1 forgotten
+    events = play(zone, [at((1, 200, 200), (2, 50, 50))] * 3, t0=3.25)
+    assert [(e.kind, e.track_id, e.time) for e in events] == [("enter", 1, 3.75)]
+    line = gate(forget_seconds=1.0)
+    play(line, [at((1, 50, 200), (2, 300, 150))])
+    assert play(line, [at((2, 300, 150))] * 10, t0=0.25) == [] and line.tracked == 1
+
+
+def test_a_long_stay_still_loiters_after_many_short_stays_are_cleared_away() -> None:
+    """One object stays 10 s while 4 others a frame come and go (their stale loiter entries
+    pile up past the bound of 64 and are rebuilt away): its loiter comes on time, no other.
+    Kills: ``_loiter``'s heap rebuild mutants (kept entries, heapify)."""
+    zone = PolygonZone("bench", SQUARE, min_seconds=0.0, loiter_seconds=10.0)
+    events = []
+    for k in range(42):
+        rows = [(1000, 200, 200)] + [(4 * k + j, 150 + 10 * j, 250) for j in range(4)]
+        rows += [(4 * (k - 1) + j, 500, 500) for j in range(4) if k]
+        events += zone.update(at(*rows), 0.25 * k)
+        assert len(zone._loiter_due) <= 2 * 5 + 64 + 1
+    loiters = [(e.track_id, e.time, e.dwell) for e in events if e.kind == "loiter"]
+    assert loiters == [(1000, 10.0, 10.0)]
