@@ -557,6 +557,7 @@ def test_mask_drops_by_its_anchor_and_passes_the_rest_through_untouched() -> Non
     assert Mask(SQUARE, anchor="top_center").apply(d).tracker_id.tolist() == [3]
     outside = at((3, 50, 50))
     assert Mask(SQUARE).apply(outside) is outside
+    assert len(Mask(SQUARE).apply(at((1, 200, 200)))) == 0      # a lone detection inside too
     empty = Detections.empty(LABELS)
     assert Mask(SQUARE).apply(empty) is empty
     mask = Mask(SQUARE.tolist(), anchor="center", detections=False, motion=False, name="tree")
@@ -580,6 +581,7 @@ def test_mask_clears_motion_inside_only_when_it_applies_to_motion() -> None:
     expected[2:7, 2:7] = 0
     np.testing.assert_array_equal(motion, expected)
     raster = mask.raster((8, 10))
+    assert raster.sum() == np.count_nonzero(raster) == 25         # a true bool array (0/1)
     assert raster.dtype == bool and raster.shape == (8, 10) and mask.raster((8, 10)) is raster
     assert mask.raster((4, 5)).shape == (4, 5) and mask.raster((4, 5))[3, 3]
     still = np.full((8, 10), 255, np.uint8)
@@ -593,14 +595,16 @@ def test_motion_masks_scale_each_axis_and_keep_overlaps_filled() -> None:
 
     Kills: ``MotionMasks.__init__``/``__bool__``/``__call__`` mutants (filter, key, scale,
     cache)."""
-    left = MaskConfig(polygon=[[0, 0], [200, 0], [200, 400], [0, 400]])
+    left = MaskConfig(polygon=[[0, 0], [200, 0], [200, 200], [0, 200]])
     middle = MaskConfig(polygon=[[100, 0], [300, 0], [300, 400], [100, 400]])
     ignored = MaskConfig(polygon=[[300, 0], [400, 0], [400, 400], [300, 400]], motion=False)
     masks = MotionMasks([left, middle, ignored])
     assert bool(masks) and masks.configs == [left, middle]
     raster = masks((400, 400), (100, 200))
     assert raster.dtype == bool and raster.shape == (100, 200)
-    assert raster[50, :149].all() and not raster[50, 152:].any()
+    assert raster[25, :149].all() and not raster[25, 152:].any()
+    assert raster[75, 51:149].all() and not raster[75, :49].any()  # the left one: top half only
+    assert raster.sum() == np.count_nonzero(raster)
     assert masks((400, 400), (100, 200)) is raster
     other = masks((400, 400), (400, 400))
     assert other.shape == (400, 400) and other[200, 298] and not other[200, 302]
@@ -699,7 +703,7 @@ def test_lost_tracks_hold_their_size_and_followed_ones_keep_growing() -> None:
 def test_frames_without_the_detector_keep_their_time_and_results_keep_labels() -> None:
     """Kills: ``update(detected=False)`` dropping the time, ``reset``'s labels default,
     ``update``'s labels on its result, ``_associate``'s ``gap <= 1.5`` (a step of exactly 1.5
-    frames still fuses scores)."""
+    frames still fuses scores), ``_spawn``'s score."""
     t = ByteTracker(min_hits=1, lost_frames=1000, lost_seconds=0.5)
     assert t.predict().labels is None
     out = t.update(boxes([TALL], labels=LABELS), time=0.0)
@@ -709,6 +713,9 @@ def test_frames_without_the_detector_keep_their_time_and_results_keep_labels() -
     assert len(t) == 1
     t.update(boxes([]), detected=False, time=0.75)
     assert len(t) == 0                              # 0.75 s unseen, by the time passed on
+    t = ByteTracker(min_hits=1)
+    t.update(boxes([TALL], [0.75]))
+    assert t.predict().confidence.tolist() == [0.75]               # a new track's score
     t = ByteTracker(min_hits=1, match_thresh=0.5)
     for time in (0.0, 0.25, 0.5):
         t.update(boxes([TALL]), time=time)
@@ -775,6 +782,7 @@ def test_a_forgotten_track_that_comes_back_is_debounced_afresh() -> None:
     play(zone, [at((2, 50, 50))] * 10, t0=0.75)                          # 1 forgotten
     events = play(zone, [at((1, 200, 200), (2, 50, 50))] * 3, t0=3.25)
     assert [(e.kind, e.track_id, e.time) for e in events] == [("enter", 1, 3.75)]
+    assert zone.dwell(1) == 0.5                                          # 3.25 to 3.75
     line = gate(forget_seconds=1.0)
     play(line, [at((1, 50, 200), (2, 300, 150))])
     assert play(line, [at((2, 300, 150))] * 10, t0=0.25) == [] and line.tracked == 1
