@@ -15,7 +15,14 @@ import json
 import numpy as np
 import pytest
 
-from streamer.analytics import LineConfig, LineCounter, Mask, MaskConfig, PolygonZone, ZoneConfig
+from streamer.analytics import (
+    LineConfig,
+    LineCounter,
+    Mask,
+    MaskConfig,
+    PolygonZone,
+    ZoneConfig,
+)
 from streamer.analytics.events import AnalyticsEvent
 from streamer.analytics.masks import MotionMasks
 from streamer.detection import Detections
@@ -549,7 +556,8 @@ def test_line_settings_checks_defaults_and_config() -> None:
 
 def test_mask_drops_by_its_anchor_and_passes_the_rest_through_untouched() -> None:
     """Kills: ``Mask.__init__`` (anchor check and message, settings), ``apply`` (anchor,
-    identity when nothing is inside or nothing comes) and ``from_config``."""
+    identity when nothing is inside or nothing comes, a single detection) and
+    ``from_config``."""
     with pytest.raises(ValueError, match=r"^unknown anchor 'feet' \(one of bottom_center, center, "):
         Mask(SQUARE, anchor="feet")
     d = at((1, 200, 200), (2, 200, 330), (3, 50, 50))   # boxes' tops: 160, 290, 10
@@ -573,7 +581,8 @@ def test_mask_drops_by_its_anchor_and_passes_the_rest_through_untouched() -> Non
 
 
 def test_mask_clears_motion_inside_only_when_it_applies_to_motion() -> None:
-    """Kills: ``Mask.raster`` (cache per shape, fill value) and ``clear_motion`` mutants."""
+    """Kills: ``Mask.raster`` (cache per shape, fill value 1: a bool view of 2 sums as 2) and
+    ``clear_motion`` mutants."""
     mask = Mask(np.array([[2, 2], [6, 2], [6, 6], [2, 6]], np.float64))
     motion = np.full((8, 10), 255, np.uint8)
     assert mask.clear_motion(motion) is motion
@@ -593,8 +602,8 @@ def test_motion_masks_scale_each_axis_and_keep_overlaps_filled() -> None:
     """Two overlapping polygons (one call each: no even-odd hole), a picture scaled by 1/2
     across and 1/4 down, one mask that ignores motion.
 
-    Kills: ``MotionMasks.__init__``/``__bool__``/``__call__`` mutants (filter, key, scale,
-    cache)."""
+    Kills: ``MotionMasks.__init__``/``__bool__``/``__call__`` mutants (filter, key, scale per
+    axis, cache, fill value)."""
     left = MaskConfig(polygon=[[0, 0], [200, 0], [200, 200], [0, 200]])
     middle = MaskConfig(polygon=[[100, 0], [300, 0], [300, 400], [100, 400]])
     ignored = MaskConfig(polygon=[[300, 0], [400, 0], [400, 400], [300, 400]], motion=False)
@@ -775,8 +784,8 @@ def test_a_track_not_yet_due_does_not_hold_up_the_next_ones() -> None:
 def test_a_forgotten_track_that_comes_back_is_debounced_afresh() -> None:
     """Seen inside once, then unseen until forgotten: when it comes back inside, its entry
     waits ``min_seconds`` from its return. A line forgets a track that only ever stood in
-    its band without an error. Kills: ``PolygonZone._forget``'s pending pop and
-    ``LineCounter._forget``'s ``pop(track_id, None)``."""
+    its band without an error. Kills: ``PolygonZone._forget``'s pending pop,
+    ``LineCounter._forget``'s ``pop(track_id, None)`` and ``dwell``'s subtraction."""
     zone = PolygonZone("porch", SQUARE, min_seconds=0.5, forget_seconds=1.0)
     play(zone, [at((1, 500, 500), (2, 50, 50))] * 2 + [at((1, 200, 200), (2, 50, 50))])  # 1 pending at 0.5
     play(zone, [at((2, 50, 50))] * 10, t0=0.75)                          # 1 forgotten
