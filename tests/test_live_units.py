@@ -105,8 +105,10 @@ def test_realtime_file_plays_at_its_pace(short_clip: Clip, tmp_path: Path) -> No
     assert len(frames) + (int(dropped.group(1)) if dropped else 0) == count and len(frames) >= count // 2
     # Each frame was released at its own time on the clip's timeline...
     first, last = frames[0], frames[-1]
+    # never early (unpaced, every frame would be ahead by up to the clip's whole span); how late
+    # a frame is depends on the machine's load (0.25 s was passed at load 8-12), so not asserted.
     lag = [(x["wall_time"] - first["wall_time"]) - (x["time"] - first["time"]) for x in frames]
-    assert max(map(abs, lag)) < 0.25, lag
+    assert min(lag) > -0.05, lag
     # ... so the frames written span the clip's time between them, never less (the pacing
     # sleeps until each frame is due; unpaced, 23 small frames take a few milliseconds).
     assert last["wall_time"] - first["wall_time"] >= (last["time"] - first["time"]) - 0.02

@@ -421,7 +421,7 @@ def test_rtsp_transport_is_the_one_asked_for(rtsp_camera: RtspServer, transport:
 
 def test_rtsp_server_killed_mid_stream_is_reconnected(rtsp_camera: RtspServer) -> None:
     """The RTSP server dies (SIGKILL) under a streaming source and comes back on the same port:
-    FFmpeg just sees the stream end; the source says "the stream ended", waits its backoff and
+    FFmpeg sees the stream end (or, rarely, a cut packet); the source says "the stream ended", waits its backoff and
     streams again from the new server, one reconnect counted.
 
     Kills _stream 33-34 and _decoded 13-17 on a real RTSP camera, _going_on 1 and frames 6-7
@@ -439,5 +439,9 @@ def test_rtsp_server_killed_mid_stream_is_reconnected(rtsp_camera: RtspServer) -
                                     on_frame=kill_once, stop_after_reconnect=3)
     assert error is None and restarted and source.reconnects == 1
     assert events[-1] == ("stopped", "", 0)  # stop(): no limit reached, nothing to add
-    assert ("reconnecting", "the stream ended; next try in 0.2 s", 1) in events
+    # Usually FFmpeg sees the end of the stream; on a busy machine the kill can cut a packet
+    # in half and FFmpeg says "invalid data" instead (seen twice at load 8-12).
+    (reason,) = [m for state, m, attempt in events if state == "reconnecting" and attempt == 1]
+    assert reason in ("the stream ended; next try in 0.2 s",
+                      "stream lost: invalid data found when processing input; next try in 0.2 s"), reason
     assert events.count(("streaming", "160x68 h264", 0)) == 2
