@@ -223,6 +223,12 @@ def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | No
     quiet = all(c.quiet for c in cameras)
     if len(cameras) == 1:
         _check_file_early(cameras[0].source)
+    if cameras[0].engine != "ray":  # (Ray stages its outputs: checked by its fleet)
+        from streamer.outputs.paths import check_outputs, plan_outputs
+
+        # A user's file at an output's name, an output that is an input...: said before the
+        # kernels, the detector and ONNX Runtime load (the fleet checks again, cheaply).
+        check_outputs([plan_outputs(c) for c in cameras if c.source is not None])
     logging.basicConfig(level=logging.ERROR if quiet else logging.INFO, format="%(message)s")
     from streamer.server import attach
 

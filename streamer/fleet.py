@@ -24,10 +24,9 @@ from streamer.config import RunSettings
 from streamer.detection.service import DetectorService
 from streamer.errors import ConfigError, PipelineError, StreamerError
 from streamer.outputs.base import Output
-from streamer.outputs.paths import PlannedOutputs, check_outputs
+from streamer.outputs.paths import check_outputs, plan_outputs
 from streamer.pipeline import PipelineStats
 from streamer.runner import Runner, RunSummary
-from streamer.sources.urls import output_stem
 
 log = logging.getLogger("streamer")
 
@@ -44,14 +43,6 @@ class CameraResult:
     name: str
     summary: RunSummary | None = None
     error: StreamerError | None = None
-
-
-def _plan(settings: RunSettings) -> PlannedOutputs:
-    source = str(settings.source)
-    name = settings.name or output_stem(source)
-    video, jsonl = settings.outputs_for(source)
-    events = settings.events_for(source)
-    return PlannedOutputs(name, source, video, jsonl, events[0] if events else None)
 
 
 def detector_key(settings: RunSettings) -> str:
@@ -99,7 +90,7 @@ class Fleet:
         names = [s.name for s in settings if s.name]
         if len(set(names)) != len(names):
             raise StreamerError("camera names must be unique")
-        plans = [_plan(s) if s.source is not None else None for s in settings]
+        plans = [plan_outputs(s) if s.source is not None else None for s in settings]
         check_outputs([p for p in plans if p is not None])
         try:
             services = self._services(settings)

@@ -25,7 +25,7 @@ from typing import Any
 from streamer.config import RunSettings
 from streamer.errors import SinkError
 from streamer.outputs.jsonl import JsonlSink
-from streamer.outputs.paths import PlannedOutputs, check_outputs
+from streamer.outputs.paths import PlannedOutputs, check_outputs, plan_outputs
 from streamer.sources.urls import mask_credentials
 
 log = logging.getLogger("streamer")
@@ -50,11 +50,9 @@ class FleetStats:
     """
 
     def __init__(self, path: Path, cameras: Sequence[RunSettings]) -> None:
-        from streamer.fleet import _plan  # the runtime: only when the file is asked for
-
         if path.is_dir():
             raise SinkError(f"{path}: is a directory (give a file name for {WHAT})")
-        plans = [_plan(c) for c in cameras]
+        plans = [plan_outputs(c) for c in cameras]
         check_outputs([*plans, PlannedOutputs(WHAT, plans[0].source, None, path)])
         self.path = path
         self._sink = JsonlSink(path, [], flush_every=0.0)

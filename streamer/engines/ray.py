@@ -474,10 +474,10 @@ class RayFleet:
                 raise ConfigError(f"{s.source}: a pipe or standard input cannot be read by a Ray actor "
                                   "(run it without --engine ray)")
         # The runtime is imported once Ray is known to be there (the error without it is quick).
-        from streamer.fleet import _plan
+        from streamer.outputs.paths import plan_outputs
 
         cams = [_for_actor(s) for s in settings]
-        plans = [_plan(s) for s in cams]
+        plans = [plan_outputs(s) for s in cams]
         check_outputs(plans)
         self.runners = [RayCamera(s, (p.video, p.jsonl)) for s, p in zip(cams, plans)]
         self._stop = threading.Event()

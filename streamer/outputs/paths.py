@@ -24,6 +24,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 
@@ -105,6 +106,17 @@ def is_streamer_output(path: Path, kind: str) -> bool:
             return container.metadata.get("comment") == WRITTEN_BY
     except (OSError, ValueError, av.error.FFmpegError):  # unreadable or not ours: not overwritten
         return False
+
+
+def plan_outputs(settings: Any) -> PlannedOutputs:
+    """What a camera's settings (:class:`~streamer.config.RunSettings`, with a source) will read
+    and write."""
+    from streamer.sources.urls import output_stem
+
+    source = str(settings.source)
+    video, jsonl = settings.outputs_for(source)
+    events = settings.events_for(source)
+    return PlannedOutputs(settings.name or output_stem(source), source, video, jsonl, events[0] if events else None)
 
 
 def check_outputs(plans: Sequence[PlannedOutputs]) -> None:
