@@ -1,0 +1,211 @@
+"""The video sink's salvage of a failed write, its box scanner, and ADTS audio, in-process
+(issue 11, third round: these ran only in CLI subprocesses, which mutmut cannot attribute).
+
+Real frames, real PyAV writes to ``tmp_path``, a real write failure (``RLIMIT_FSIZE``: the
+kernel refuses writes past it with EFBIG; CPython ignores SIGXFSZ), real AAC from FFmpeg's
+encoder in ADTS framing.
+"""
+
+from __future__ import annotations
+
+import resource
+import struct
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from streamer.errors import SinkError
+from streamer.outputs.video import VideoFileSink, _playable_end, adts_config
+
+W, H = 96, 64
+
+
+def noise(i: int) -> np.ndarray:
+    """A frame that does not compress (every frame costs kilobytes on disk)."""
+    return np.random.default_rng(i).integers(0, 256, (H, W, 3), np.uint8)
+
+
+def box(kind: bytes, payload: bytes = b"", size: int | None = None) -> bytes:
+    return struct.pack(">I4s", 8 + len(payload) if size is None else size, kind) + payload
+
+
+def decoded(path: Path) -> int:
+    """Frames of ``path``; every packet must decode (a cut box at the end would raise)."""
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+@pytest.fixture
+def file_limit() -> Iterator[None]:
+    """Writes past 60 kB fail with EFBIG in this process, for the test only."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+@pytest.mark.parametrize(
+    ("boxes", "end"),
+    [
+        # header, two frames, the second one cut: keep the first
+        ([box(b"ftyp", b"isom"), box(b"moov", b"x" * 8), box(b"moof", b"m"), box(b"mdat", b"a" * 5),
+          box(b"moof", b"m"), box(b"mdat", b"b" * 9)[:-3]], 12 + 16 + 9 + 13),
+        # a frame whose mdat ends exactly at the end of the file, with no payload (8 bytes)
+        ([box(b"moov"), box(b"mdat")], 16),
+        # frames before the header do not count; nothing after it: nothing playable
+        ([box(b"ftyp"), box(b"mdat", b"a"), box(b"moov")], 0),
+        ([box(b"ftyp"), box(b"mdat", b"a"), box(b"moov"), box(b"free", b"zz")], 0),
+        # a 64-bit size (size field 1, then 8 bytes): 16 + 4 bytes of payload
+        ([box(b"moov"), struct.pack(">I4sQ", 1, b"mdat", 20) + b"abcd"], 28),
+        # a 64-bit size past the end of the file: cut
+        ([box(b"moov"), box(b"mdat", b"a"), struct.pack(">I4sQ", 1, b"mdat", 99) + b"abcd"], 17),
+        # size 0: the box runs to the end of the file
+        ([box(b"moov"), box(b"mdat", b"a"), box(b"mdat", b"abc", size=0)], 17 + 11),
+        # a size under 8 is damage: stop there
+        ([box(b"moov"), box(b"mdat", b"a"), box(b"mdat", b"", size=7), box(b"mdat", b"b")], 17),
+        # a cut header (fewer than 8 bytes left) ends the scan
+        ([box(b"moov"), box(b"mdat", b"a"), b"\0\0\0"], 17),
+        ([], 0),
+    ],
+)
+def test_playable_end_keeps_whole_fragments_after_the_header(tmp_path: Path, boxes: list[bytes], end: int) -> None:
+    """Kills ``_playable_end`` mutants: the loop bound (``<`` for ``<=``), the 64-bit and
+    size-0 boxes, the ``length < 8`` and ``pos + length > size`` checks, the ``moov`` rule
+    and the mdat rule (an ``or``/``and`` swap, a wrong kind)."""
+    path = tmp_path / "a.mp4"
+    path.write_bytes(b"".join(boxes))
+    assert _playable_end(path) == end
+
+
+def test_playable_end_of_a_real_fragmented_file_cut_anywhere(tmp_path: Path) -> None:
+    """A real fragmented part file cut mid-way keeps whole frames only, and they all decode;
+    kills ``_playable_end`` mutants the synthetic boxes miss (seek/read offsets)."""
+    out = tmp_path / "v.mp4"
+    sink = VideoFileSink(out, width=W, height=H, time_base=Fraction(1, 25), preset="ultrafast", tune="zerolatency")
+    for i in range(6):
+        sink.write(noise(i), i)
+    data = sink._part.read_bytes()
+    sink.close()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data)
+    assert _playable_end(cut) == len(data)  # every fragment complete: keep everything
+    whole = decoded(cut)
+    cut.write_bytes(data[: len(data) - 100])
+    end = _playable_end(cut)
+    assert 0 < end < len(data) - 100
+    cut.write_bytes(data[:end])
+    assert decoded(cut) == whole - 1  # the cut frame only
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_a_failed_write_keeps_the_frames_on_disk(tmp_path: Path, file_limit: None, suffix: str) -> None:
+    """EFBIG mid-run: the error names the file and the reason, later writes raise the same
+    error, close raises nothing more and leaves a file at the final name whose every frame
+    decodes (an MP4 cut after its last whole fragment). Kills ``_failed`` (message, errno
+    test, the first error kept), ``_salvage`` (cut, rename, the ``_mp4`` branch) and
+    ``close``'s ``earlier`` mutants."""
+    out = tmp_path / f"v{suffix}"
+    sink = VideoFileSink(out, width=W, height=H, time_base=Fraction(1, 25), preset="ultrafast", tune="zerolatency")
+    with pytest.raises(SinkError) as caught:
+        for i in range(200):
+            sink.write(noise(i), i)
+    assert str(caught.value) == f"{out}: file too large"
+    assert 0 < sink.frames_written < 200
+    with pytest.raises(SinkError) as again:
+        sink.write(noise(0), 999)
+    assert again.value is caught.value
+    sink.close()  # the error was raised already: nothing more
+    sink.close()
+    assert sink.written == out and out.is_file()
+    assert not list(tmp_path.glob("*.part*"))
+    frames = decoded(out)
+    assert 0 < frames <= sink.frames_written
+    if suffix == ".mp4":
+        assert _playable_end(out) == out.stat().st_size
+
+
+def test_a_write_failing_before_any_frame_leaves_no_file(tmp_path: Path) -> None:
+    """No frame reached the disk: no file at the final name, no part file, ``written`` None.
+    Kills ``_salvage``'s ``end == 0`` branch mutants."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    out = tmp_path / "v.mp4"
+    sink = VideoFileSink(out, width=W, height=H, time_base=Fraction(1, 25), preset="ultrafast", tune="zerolatency")
+    resource.setrlimit(resource.RLIMIT_FSIZE, (sink._part.stat().st_size + 1, hard))
+    try:
+        with pytest.raises(SinkError, match="file too large"):
+            for i in range(20):
+                sink.write(noise(i), i)
+        sink.close()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert sink.written is None and not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def adts_clip(path: Path, rate: int, layout: str, seconds: float) -> bytes:
+    """An MPEG-TS file of AAC (FFmpeg's encoder) in ADTS framing; returns the encoder's
+    AudioSpecificConfig (what an MP4 stores)."""
+    channels = av.AudioLayout(layout).nb_channels
+    with av.open(str(path), "w", format="mpegts") as dst:
+        audio = dst.add_stream("aac", rate=rate, layout=layout)
+        t = np.arange(int(seconds * rate)) / rate
+        samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+        for start in range(0, len(samples), 1024):
+            chunk = samples[start:start + 1024]
+            frame = av.AudioFrame.from_ndarray(np.tile(chunk, channels).reshape(1, -1), format="flt", layout=layout)
+            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+            for packet in audio.encode(frame):
+                dst.mux(packet)
+        for packet in audio.encode():
+            dst.mux(packet)
+        return bytes(audio.codec_context.extradata)
+
+
+@pytest.mark.parametrize(("rate", "layout"), [(48000, "stereo"), (44100, "mono"), (22050, "5.1"), (8000, "stereo")])
+def test_adts_config_is_what_the_encoder_stores(tmp_path: Path, rate: int, layout: str) -> None:
+    """The 2 bytes built from an ADTS header equal FFmpeg's AudioSpecificConfig for rates
+    (frequency index 3, 4, 7, 11: both halves of the split byte) and channel counts 1, 2, 6.
+    Kills every ``adts_config`` mutant (shifts, masks, the +1)."""
+    path = tmp_path / "a.ts"
+    config = adts_clip(path, rate, layout, 0.2)
+    with av.open(str(path)) as c:
+        header = bytes(next(p for p in c.demux(audio=0) if p.size))
+    assert adts_config(header) == config[:2]  # then FFmpeg adds a 3-byte SBR sync extension
+
+
+def test_adts_audio_is_copied_as_raw_frames(tmp_path: Path) -> None:
+    """AAC from MPEG-TS into the MP4: the same frames without their 7-byte ADTS headers, the
+    same times, a configuration that decodes every frame. Kills ``_from_adts`` (the header
+    test, the header length, the extradata set once, pts/dts/time base) and the ``_adts``
+    flag's mutants."""
+    ts = tmp_path / "a.ts"
+    adts_clip(ts, 48000, "stereo", 1.0)
+    out = tmp_path / "v.mp4"
+    with av.open(str(ts)) as src:
+        stream = src.streams.audio[0]
+        packets = [p for p in src.demux(stream) if p.size]
+        assert not stream.codec_context.extradata
+        source = [(p.pts, p.dts, bytes(p)) for p in packets]
+        sink = VideoFileSink(out, width=W, height=H, time_base=Fraction(1, 25), audio=stream, preset="ultrafast")
+        per = -(-len(packets) // 10)
+        for i in range(10):
+            sink.write(noise(i), i, packets[i * per:(i + 1) * per])
+        sink.close()
+    assert [d[:2] for d in (p[2] for p in source)] == [b"\xff\xf1"] * len(source)
+    with av.open(str(out)) as c:
+        a = c.streams.audio[0]
+        assert bytes(a.codec_context.extradata) == adts_config(source[0][2])
+        copied = [(p.pts, p.dts, bytes(p)) for p in c.demux(a) if p.size]
+        tb = a.time_base
+    assert [p[2] for p in copied] == [p[2][7:] for p in source]
+    start = source[0][0]
+    assert [(p[0] * tb, p[1] * tb) for p in copied] == [
+        ((s - start) * Fraction(1, 90000), (d - start) * Fraction(1, 90000)) for s, d, _ in source]
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(audio=0)) == len(source)
