@@ -221,14 +221,7 @@ def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | No
 
         require_ray()  # said before anything is compiled or started
     quiet = all(c.quiet for c in cameras)
-    if len(cameras) == 1:
-        _check_file_early(cameras[0].source)
-    if cameras[0].engine != "ray":  # (Ray stages its outputs: checked by its fleet)
-        from streamer.outputs.paths import check_outputs, plan_outputs
-
-        # A user's file at an output's name, an output that is an input...: said before the
-        # kernels, the detector and ONNX Runtime load (the fleet checks again, cheaply).
-        check_outputs([plan_outputs(c) for c in cameras if c.source is not None])
+    _refuse_early(cameras)
     logging.basicConfig(level=logging.ERROR if quiet else logging.INFO, format="%(message)s")
     from streamer.server import attach
 
@@ -253,17 +246,23 @@ def run(sources: tuple[str, ...], config_file: Path | None, no_detect: bool | No
     _report(results, quiet)
 
 
-def _check_file_early(source: str | None) -> None:
-    """A single source that is a path: missing, a directory, empty... said at once, before the
-    kernels, the detector and ONNX Runtime load (0.5-1 s a user waited for "no such file").
-    Several sources are opened as before, each failing alone."""
+def _refuse_early(cameras: list[Any]) -> None:
+    """What can be refused before the kernels, the detector and ONNX Runtime load (0.5-1 s a
+    user waited for a one-line error): a single source that is a path (missing, a directory,
+    empty, ...; several sources are opened as before, each failing alone), and outputs that
+    would replace a user's file or an input (the fleet checks again, cheaply; Ray stages its
+    outputs and its fleet checks them)."""
     from urllib.parse import urlsplit
 
+    from streamer.outputs.paths import check_outputs, plan_outputs
     from streamer.sources.errors import check_path
     from streamer.sources.urls import STDIN, is_live
 
+    source = cameras[0].source if len(cameras) == 1 else None
     if source and source != STDIN and not is_live(source) and not urlsplit(source).scheme:
         check_path(Path(source))
+    if cameras[0].engine != "ray":
+        check_outputs([plan_outputs(c) for c in cameras if c.source is not None])
 
 
 def _notifications(cameras: list[Any], multi: Any) -> Any:
