@@ -209,3 +209,101 @@ def test_adts_audio_is_copied_as_raw_frames(tmp_path: Path) -> None:
         ((s - start) * Fraction(1, 90000), (d - start) * Fraction(1, 90000)) for s, d, _ in source]
     with av.open(str(out)) as c:
         assert sum(1 for _ in c.decode(audio=0)) == len(source)
+
+
+def top_boxes(path: Path) -> list[bytes]:
+    """The kinds of an MP4's top-level boxes, in file order."""
+    data, kinds, at = path.read_bytes(), [], 0
+    while at + 8 <= len(data):
+        size, kind = struct.unpack_from(">I4s", data, at)
+        kinds.append(kind)
+        at += size if size else len(data)
+    return kinds
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_the_finished_file_is_tagged_and_mp4_is_faststart(tmp_path: Path, suffix: str) -> None:
+    """The ``comment`` tag marks it as streamer's (a later run may replace it); a finished MP4 is
+    the ordinary, ``+faststart`` copy of the fragmented one: ``moov`` before ``mdat``, no ``moof``."""
+    from streamer.outputs.paths import is_streamer_output
+
+    sink = VideoFileSink(tmp_path / f"out{suffix}", width=W, height=H, time_base=Fraction(1, 1000))
+    for i in range(3):
+        sink.write(noise(i), i * 40)
+    assert sink.frames_written == 3
+    sink.close()
+    assert sink.written == tmp_path / f"out{suffix}"
+    with av.open(str(sink.written)) as c:  # Matroska stores tag names upper-case
+        assert {k.lower(): v for k, v in c.metadata.items()}.get("comment") == "streamer"
+    # is_streamer_output reads "comment" only: a streamer .mkv reads as not streamer's (notes)
+    assert is_streamer_output(sink.written, "video") == (suffix == ".mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"out{suffix}"]
+    if suffix == ".mp4":
+        kinds = top_boxes(sink.written)
+        assert b"moof" not in kinds and kinds.index(b"moov") < kinds.index(b"mdat")
+
+
+def test_missing_and_repeated_timestamps_get_the_next_tick(tmp_path: Path) -> None:
+    sink = VideoFileSink(tmp_path / "out.mkv", width=W, height=H, time_base=Fraction(1, 1000))
+    for i, pts in enumerate([None, None, 5, 5, 3, 10]):
+        sink.write(noise(i), pts)
+    sink.close()
+    with pytest.raises(SinkError, match=r"^.*out\.mkv: already closed$"):
+        sink.write(noise(0), 11)
+    with av.open(str(sink.written)) as c:
+        pts = sorted(p.pts for p in c.demux(video=0) if p.size)
+    assert pts == [0, 1, 5, 6, 7, 10]
+
+
+def test_the_encoder_gets_crf_preset_and_tune(tmp_path: Path) -> None:
+    """x264 writes its settings into the stream (an SEI): the defaults, and the ones given."""
+    def settings(**kw: object) -> bytes:
+        sink = VideoFileSink(tmp_path / "out.mkv", width=W, height=H, time_base=Fraction(1, 1000), **kw)
+        sink.write(noise(0), 0)
+        sink.close()
+        data = sink.written.read_bytes()
+        sink.written.unlink()
+        return data[data.index(b"options: "):].split(b"\x00")[0]
+
+    default = settings()
+    assert b" crf=23.0 " in default and b" subme=1 " in default  # superfast: subme=1
+    assert b" bframes=3 " in default
+    given = settings(crf=30, tune="zerolatency")  # zerolatency: no B-frames (no look-ahead delay)
+    assert b" crf=30.0 " in given and b" subme=1 " in given and b" bframes=0 " in given
+    assert b" subme=0 " in settings(preset="ultrafast")
+
+
+def test_an_unknown_container_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(SinkError, match=r"out\.nosuchformat: cannot create output file \(.+\)$"):
+        VideoFileSink(tmp_path / "out.nosuchformat", width=W, height=H, time_base=Fraction(1, 1000))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_that_cannot_be_made_is_named_in_the_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(SinkError, match=r"file/out\.mp4: cannot create output file \(file exists\)$"):
+        VideoFileSink(tmp_path / "file" / "out.mp4", width=W, height=H, time_base=Fraction(1, 1000))
+
+
+def test_raw_aac_is_muxed_as_a_copy(tmp_path: Path) -> None:
+    """AAC that is not ADTS (an MP4's) is copied through; the frame's packets, shared with
+    the other outputs, keep their stream, times and bytes."""
+    ts, first = tmp_path / "a.ts", tmp_path / "a.mp4"
+    adts_clip(ts, 48000, "stereo", 0.3)
+    with av.open(str(ts)) as src:
+        sink = VideoFileSink(first, width=W, height=H, time_base=Fraction(1, 25), audio=src.streams.audio[0], preset="ultrafast")
+        sink.write(noise(0), 0, [p for p in src.demux(audio=0) if p.size])
+        sink.close()
+    with av.open(str(first)) as src:
+        stream = src.streams.audio[0]
+        packets = [p for p in src.demux(stream) if p.size]
+        before = [(p.pts, p.dts, p.time_base, bytes(p)) for p in packets]
+        for out in ("b.mp4", "b.mkv"):
+            sink = VideoFileSink(tmp_path / out, width=W, height=H, time_base=Fraction(1, 25), audio=stream, preset="ultrafast")
+            sink.write(noise(0), 0, packets)
+            sink.close()
+        assert all(p.stream is stream for p in packets)
+        assert [(p.pts, p.dts, p.time_base, bytes(p)) for p in packets] == before
+    for out in ("b.mp4", "b.mkv"):
+        with av.open(str(tmp_path / out)) as c:
+            assert [bytes(p) for p in c.demux(audio=0) if p.size] == [b[3] for b in before]
