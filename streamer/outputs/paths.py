@@ -102,8 +102,8 @@ def is_streamer_output(path: Path, kind: str) -> bool:
                 first = fh.readline(1 << 16)
             record = json.loads(first)
             return isinstance(record, dict) and ("frame" in record or "event" in record)
-        with av.open(str(path)) as container:
-            return container.metadata.get("comment") == WRITTEN_BY
+        with av.open(str(path)) as container:  # Matroska keeps tag names upper-case: COMMENT
+            return any(k.lower() == "comment" and v == WRITTEN_BY for k, v in container.metadata.items())
     except (OSError, ValueError, av.error.FFmpegError):  # unreadable or not ours: not overwritten
         return False
 
