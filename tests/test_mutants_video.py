@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from streamer.errors import SinkError
-from streamer.outputs.video import VideoFileSink, _playable_end, adts_config
+from streamer.outputs.video import VideoFileSink, _playable_end, adts_config, asc_from
 
 W, H = 96, 64
 
@@ -177,6 +177,8 @@ def test_adts_config_is_what_the_encoder_stores(tmp_path: Path, rate: int, layou
     with av.open(str(path)) as c:
         header = bytes(next(p for p in c.demux(audio=0) if p.size))
     assert adts_config(header) == config[:2]  # then FFmpeg adds a 3-byte SBR sync extension
+    # ...and the same from the stream's parameters (used when the first frame has no audio)
+    assert asc_from(rate, av.AudioLayout(layout).nb_channels) == config[:2]
 
 
 def test_adts_audio_is_copied_as_raw_frames(tmp_path: Path) -> None:
@@ -307,3 +309,29 @@ def test_raw_aac_is_muxed_as_a_copy(tmp_path: Path) -> None:
     for out in ("b.mp4", "b.mkv"):
         with av.open(str(tmp_path / out)) as c:
             assert [bytes(p) for p in c.demux(audio=0) if p.size] == [b[3] for b in before]
+
+
+def test_adts_audio_into_matroska_when_the_first_frame_has_none(tmp_path: Path) -> None:
+    """Matroska writes its header with the first packet, so the AAC configuration must be
+    set before it (from the stream's parameters when the first frame carries no audio): it
+    failed with "unable to determine samplerate" at the second frame before. Every audio
+    frame is copied without its ADTS header and decodes."""
+    ts = tmp_path / "a.ts"
+    adts_clip(ts, 44100, "mono", 1.0)
+    out = tmp_path / "v.mkv"
+    with av.open(str(ts)) as src:
+        stream = src.streams.audio[0]
+        packets = [p for p in src.demux(stream) if p.size]
+        source = [bytes(p) for p in packets]
+        sink = VideoFileSink(out, width=W, height=H, time_base=Fraction(1, 25), audio=stream, preset="ultrafast")
+        sink.write(noise(0), 0, [])
+        per = -(-len(packets) // 9)
+        for i in range(1, 10):
+            sink.write(noise(i), i, packets[(i - 1) * per:i * per])
+        sink.close()
+    with av.open(str(out)) as c:
+        assert bytes(c.streams.audio[0].codec_context.extradata)[:2] == adts_config(source[0])
+        assert [bytes(p) for p in c.demux(audio=0) if p.size] == [d[7:] for d in source]
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(audio=0)) == len(source)
+    assert decoded(out) == 10

@@ -41,6 +41,11 @@ MP4_LIKE = {".mp4", ".mov", ".m4v"}
 #: for the B-frame delay and timestamps stay the source's (without it every pts came out two
 #: frames late). ``empty_moov``/``default_base_moof``: self-contained fragments any player reads.
 FRAGMENTED = {"movflags": "+empty_moov+delay_moov+default_base_moof", "frag_duration": "1"}
+#: Options of a Matroska file: a cluster per frame. The muxer holds the open cluster in
+#: memory (5 s or 5 MiB by default), so without this a crash or a full disk lost the last
+#: seconds: measured, 10 frames written and only the 534-byte header on disk. Per frame:
+#: +14 bytes, each frame on disk once the next one is muxed.
+CLUSTERED = {"cluster_time_limit": "0"}
 
 
 def _playable_end(path: Path) -> int:
@@ -149,7 +154,7 @@ class VideoFileSink:
         # flush_packets: each packet is written when it is muxed, so an I/O error is raised at
         # the frame that hit it (measured on a full 300 kB tmpfs: without it ENOSPC surfaced
         # ~90 frames after the disk was full, and those frames were lost unnoticed).
-        options = {"flush_packets": "1", **(FRAGMENTED if self._mp4 else {})}
+        options = {"flush_packets": "1", **(FRAGMENTED if self._mp4 else CLUSTERED)}
         try:
             self._container: Any = av.open(str(self._part), mode="w", options=options)
             self._container.metadata["comment"] = WRITTEN_BY
@@ -165,15 +170,29 @@ class VideoFileSink:
             stream.codec_context.thread_count = threads
             stream.options = {"crf": str(crf), "preset": preset, **({"tune": tune} if tune else {})}
             self._video = stream
-            self._audio = self._container.add_stream_from_template(audio) if audio is not None else None
-            # AAC in ADTS framing (MPEG-TS's) carries its configuration in each packet's header
-            # only; MP4 wants it once, up front, and raw frames (measured: "operation not
-            # permitted" on the first audio packet of an MPEG-TS clip with AAC).
-            self._adts = audio is not None and audio.codec_context.name == "aac" and not audio.codec_context.extradata
         except (av.error.FFmpegError, ValueError) as exc:
             self._container.close()
             remove_quietly([self._part])
             raise SinkError(f"{self.path}: cannot set up the H.264 encoder ({exc})") from None
+        self._audio = self._add_audio(audio) if audio is not None else None
+        # AAC in ADTS framing (MPEG-TS's) carries its configuration in each packet's header
+        # only; MP4 and Matroska want it once, before their header, and raw frames (measured:
+        # "operation not permitted" on the first audio packet into MP4, "unable to determine
+        # samplerate" into Matroska, whose header is written with the first packet).
+        self._adts = self._audio is not None and audio.codec_context.name == "aac" and not audio.codec_context.extradata
+        self._started = False
+        self._audio_dts: Fraction | None = None
+        #: Audio packets left out because their time did not move forward (see :meth:`write`).
+        self.audio_dropped = 0
+
+    def _add_audio(self, audio: av.AudioStream) -> av.AudioStream | None:
+        """The output's copy of the source's audio stream; None, with a warning, when the
+        container cannot hold its codec (G.711 from a camera into MP4): the video is kept."""
+        try:
+            return self._container.add_stream_from_template(audio)
+        except (av.error.FFmpegError, ValueError) as exc:
+            log.warning("%s: writing the video without the source's audio (%s)", self.path, exc)
+            return None
 
     def _failed(self, exc: BaseException, doing: str) -> SinkError:
         """The one-line error for a failed write, named after the final path; the first is kept."""
@@ -226,27 +245,60 @@ class VideoFileSink:
         self._last_pts = pts
         frame.pts = pts
         frame.time_base = self.time_base
+        audio = self._audio_in_order(passthrough) if self._audio is not None else []
+        if not self._started:
+            self._started = True
+            if self._adts:
+                self._audio.codec_context.extradata = self._adts_config(audio)
         try:
             for packet in self._video.encode(frame):
                 self._container.mux(packet)
-            if self._audio is not None:
-                for packet in passthrough:
-                    # Muxing changes a packet (stream, rebased times) and the frame's packets
-                    # are shared with the other outputs: mux a copy.
-                    packet = self._from_adts(packet) if self._adts else copy_packet(packet)
-                    packet.stream = self._audio
-                    self._container.mux(packet)
+            for packet in audio:
+                # Muxing changes a packet (stream, rebased times) and the frame's packets
+                # are shared with the other outputs: mux a copy.
+                packet = self._from_adts(packet) if self._adts else copy_packet(packet)
+                packet.stream = self._audio
+                self._container.mux(packet)
         except av.error.FFmpegError as exc:
             raise self._failed(exc, "writing") from None
         self.frames_written += 1
 
+    def _audio_in_order(self, packets: list[Any]) -> list[Any]:
+        """``packets`` less those whose decoding time does not move forward.
+
+        Muxers refuse such a packet and the whole file would end there (measured: an MPEG-TS
+        clip whose audio times jump back failed the MP4 at that frame, "invalid argument");
+        a jump back in a source's audio costs that audio only. Counted in :attr:`audio_dropped`.
+        """
+        kept = []
+        for packet in packets:
+            if packet.dts is not None and packet.time_base:
+                dts = packet.dts * packet.time_base
+                if self._audio_dts is not None and dts <= self._audio_dts:
+                    if not self.audio_dropped:
+                        log.warning("%s: left out audio whose time went back (%.3f s after %.3f s)",
+                                    self.path, float(dts), float(self._audio_dts))
+                    self.audio_dropped += 1
+                    continue
+                self._audio_dts = dts
+            kept.append(packet)
+        return kept
+
+    def _adts_config(self, packets: list[Any]) -> bytes:
+        """The AudioSpecificConfig of ADTS audio, before anything is muxed: from the first
+        packet's header, else from the stream's parameters (AAC LC)."""
+        for packet in packets:
+            data = bytes(packet)
+            if _is_adts(data):
+                return adts_config(data)
+        ctx = self._audio.codec_context
+        return asc_from(ctx.sample_rate, ctx.layout.nb_channels)
+
     def _from_adts(self, packet: av.Packet) -> av.Packet:
-        """The raw AAC frame of an ADTS packet; the first one also sets the stream's configuration."""
+        """The raw AAC frame of an ADTS packet."""
         data = bytes(packet)
-        if len(data) < 7 or data[0] != 0xFF or data[1] & 0xF6 != 0xF0:
+        if not _is_adts(data):
             return packet  # not ADTS after all: mux as it is
-        if not self._audio.codec_context.extradata:
-            self._audio.codec_context.extradata = adts_config(data)
         raw = av.Packet(data[7 if data[1] & 1 else 9:])
         raw.pts, raw.dts, raw.time_base = packet.pts, packet.dts, packet.time_base
         return raw
@@ -329,21 +381,42 @@ class VideoFileSink:
                     remove_quietly([self._part])
                     return
                 os.truncate(self._part, end)
-            elif self._part.stat().st_size == 0:
+            elif not _has_video(self._part):
                 remove_quietly([self._part])
                 return
-            self._rename(self._part)
+            os.replace(self._part, self.path)
         except OSError as exc:
             log.warning("%s: could not keep the frames written before the error (%s); they are in %s",
                         self.path, os_reason(exc), self._part)
+            return
+        self.written = self.path
 
     def _rename(self, done: Path) -> None:
+        """Move the finished file ``done`` to :attr:`path`; when that fails the video stays
+        in the temporary file, which the error names (a copy of it is removed)."""
         try:
             os.replace(done, self.path)
         except OSError as exc:
             remove_quietly([done] if done != self._part else [])
-            raise SinkError(f"{self.path}: cannot rename the finished file to it ({os_reason(exc)})") from None
+            raise SinkError(
+                f"{self.path}: cannot rename the finished file to it ({os_reason(exc)}); the video is in {self._part}"
+            ) from None
         self.written = self.path
+
+
+def _is_adts(data: bytes) -> bool:
+    """Whether ``data`` starts with an ADTS header (sync word 0xFFF, layer 0)."""
+    return len(data) >= 7 and data[0] == 0xFF and data[1] & 0xF6 == 0xF0
+
+
+def _has_video(path: Path) -> bool:
+    """Whether ``path`` holds at least one video packet a demuxer can read (a Matroska file
+    cut after its header holds none)."""
+    try:
+        with av.open(str(path)) as container:
+            return any(packet.size for packet in container.demux(video=0))
+    except (av.error.FFmpegError, OSError, IndexError):
+        return False
 
 
 def adts_config(header: bytes) -> bytes:
@@ -356,6 +429,21 @@ def adts_config(header: bytes) -> bytes:
     freq = (header[2] >> 2) & 15
     channels = ((header[2] & 1) << 2) | (header[3] >> 6)
     return bytes([(obj << 3) | (freq >> 1), ((freq & 1) << 7) | (channels << 3)])
+
+
+#: AAC sampling frequencies by their index in an AudioSpecificConfig (ISO 14496-3, 1.6.3.4).
+AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+
+
+def asc_from(rate: int, channels: int) -> bytes:
+    """The 2-byte AudioSpecificConfig of AAC LC at ``rate`` Hz with ``channels`` channels
+    (1-6, or 8 as configuration 7); empty for a rate ADTS cannot carry (none reaches here:
+    an ADTS header holds one of these indexes)."""
+    if rate not in AAC_RATES:
+        return b""
+    freq = AAC_RATES.index(rate)
+    config = 7 if channels == 8 else channels
+    return bytes([(2 << 3) | (freq >> 1), ((freq & 1) << 7) | (config << 3)])
 
 
 #: What the video output learns from the source once the first frame came: (frame rate or
