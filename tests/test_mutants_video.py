@@ -19,7 +19,14 @@ import numpy as np
 import pytest
 
 from streamer.errors import SinkError
-from streamer.outputs.video import VideoFileSink, _playable_end, adts_config, asc_from
+from streamer.outputs.video import (
+    VideoFileSink,
+    VideoOutput,
+    _is_adts,
+    _playable_end,
+    adts_config,
+    asc_from,
+)
 
 W, H = 96, 64
 
@@ -167,7 +174,8 @@ def adts_clip(path: Path, rate: int, layout: str, seconds: float) -> bytes:
         return bytes(audio.codec_context.extradata)
 
 
-@pytest.mark.parametrize(("rate", "layout"), [(48000, "stereo"), (44100, "mono"), (22050, "5.1"), (8000, "stereo")])
+@pytest.mark.parametrize(("rate", "layout"), [(48000, "stereo"), (44100, "mono"), (22050, "5.1"), (8000, "stereo"),
+                                              (48000, "7.1")])  # 8 channels: configuration 7
 def test_adts_config_is_what_the_encoder_stores(tmp_path: Path, rate: int, layout: str) -> None:
     """The 2 bytes built from an ADTS header equal FFmpeg's AudioSpecificConfig for rates
     (frequency index 3, 4, 7, 11: both halves of the split byte) and channel counts 1, 2, 6.
@@ -335,3 +343,65 @@ def test_adts_audio_into_matroska_when_the_first_frame_has_none(tmp_path: Path) 
     with av.open(str(out)) as c:
         assert sum(1 for _ in c.decode(audio=0)) == len(source)
     assert decoded(out) == 10
+
+
+@pytest.mark.parametrize(("data", "adts"), [
+    (b"\xff\xf1" + bytes(5), True),       # a 7-byte header (no payload) is still a header
+    (b"\xff\xf0" + bytes(7), True),       # with CRC (protection_absent 0)
+    (b"\xff\xf1" + bytes(4), False),      # too short for a header
+    (b"\x21\xf1" + bytes(9), False),      # raw AAC whose second byte looks like a sync
+    (b"\xff\x21" + bytes(9), False),      # 0xFF then no sync nibble
+    (b"\xff\xf7" + bytes(9), False),      # layer bits set: not ADTS
+    (b"\x21\x1b" + bytes(9), False),      # raw AAC
+])
+def test_adts_headers_are_told_from_raw_aac(data: bytes, adts: bool) -> None:
+    assert _is_adts(data) is adts
+
+
+def test_adts_with_crc_loses_its_9_byte_header(tmp_path: Path) -> None:
+    """ADTS may carry a CRC (protection_absent 0: 2 more header bytes); FFmpeg's muxers write
+    none, so the same frames get one here. The copy holds the raw frames either way."""
+    ts = tmp_path / "a.ts"
+    adts_clip(ts, 48000, "stereo", 0.5)
+    out = tmp_path / "v.mkv"
+    with av.open(str(ts)) as src:
+        stream = src.streams.audio[0]
+        packets = [p for p in src.demux(stream) if p.size]
+        raw = [bytes(p)[7:] for p in packets]
+        crc = []
+        for p in packets:
+            data = bytes(p)
+            header = bytearray(data[:7])
+            header[1] &= 0xFE  # protection_absent = 0
+            length = len(data) + 2  # the 13-bit frame length counts the CRC too
+            header[3] = (header[3] & 0xFC) | (length >> 11)
+            header[4] = (length >> 3) & 0xFF
+            header[5] = ((length & 7) << 5) | (header[5] & 0x1F)
+            packet = av.Packet(bytes(header) + b"\x5a\xa5" + data[7:])
+            packet.pts, packet.dts, packet.time_base = p.pts, p.dts, p.time_base
+            crc.append(packet)
+        sink = VideoFileSink(out, width=W, height=H, time_base=Fraction(1, 25), audio=stream, preset="ultrafast")
+        per = -(-len(crc) // 5)
+        for i in range(5):
+            sink.write(noise(i), i, crc[i * per:(i + 1) * per])
+        sink.close()
+    with av.open(str(out)) as c:
+        assert [bytes(p) for p in c.demux(audio=0) if p.size] == raw
+
+
+def test_the_video_output_hands_its_encoder_settings_on(tmp_path: Path) -> None:
+    """``--crf``, ``--preset`` and ``--tune`` reach x264 through ``VideoOutput`` (its SEI); its
+    defaults are the config's (crf 23, superfast)."""
+    from streamer.frames import Frame
+
+    def options(name: str, **settings: object) -> bytes:
+        out = VideoOutput(tmp_path / name, media=lambda: (Fraction(25), None), **settings)  # type: ignore[arg-type]
+        out.write(Frame(index=0, pts=0, time_base=Fraction(1, 25), capture_time=0.0, image=noise(0)))
+        out.close()
+        data = out.written.read_bytes()
+        return data[data.index(b"options: "):].split(b"\x00")[0]
+
+    given = options("a.mkv", crf=35, preset="ultrafast", tune="zerolatency")
+    assert b" crf=35.0 " in given and b" subme=0 " in given and b" bframes=0 " in given
+    default = options("b.mkv")
+    assert b" crf=23.0 " in default and b" subme=1 " in default and b" bframes=3 " in default

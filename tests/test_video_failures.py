@@ -179,11 +179,12 @@ def audio_clip(path: Path, codec: str, rate: int) -> None:
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
-def test_audio_whose_time_goes_back_is_left_out(tmp_path: Path, suffix: str,
-                                               warnings: Callable[[], list[str]]) -> None:
-    """A source whose audio times jump back (two packets again): muxers refuse such a packet,
-    and the file ended there before ("writing failed (invalid argument)"). Now those two are
-    left out, counted and warned about once; the rest is copied byte for byte."""
+def test_audio_out_of_time_order_is_left_out(tmp_path: Path, suffix: str, warnings: Callable[[], list[str]]) -> None:
+    """A source whose audio times jump back (a packet again at the same time, then two
+    earlier ones) and a packet presented before it is decoded: muxers refuse such packets, and
+    the file ended there before ("writing failed (invalid argument)"). Now those four are left
+    out, counted and warned about once; the rest is copied byte for byte; a packet without
+    times is kept."""
     src = tmp_path / "a.mkv"
     audio_clip(src, "aac", 48000)
     out = tmp_path / f"v{suffix}"
@@ -191,16 +192,20 @@ def test_audio_whose_time_goes_back_is_left_out(tmp_path: Path, suffix: str,
         stream = c.streams.audio[0]
         packets = [p for p in c.demux(stream) if p.size]
         source = [bytes(p) for p in packets]
-        back, last = (float(packets[i].dts * packets[i].time_base) for i in (2, 5))
-        order = [*packets[:6], packets[2], packets[3], *packets[6:20]]
+        early = av.Packet(source[6])
+        early.pts, early.dts, early.time_base = packets[6].pts - 1, packets[6].dts, packets[6].time_base
+        untimed = av.Packet(source[7])  # a demuxer packet without times (raw streams give them)
+        untimed.time_base = packets[7].time_base
+        order = [*packets[:6], packets[5], packets[2], packets[3], early, *packets[6:7], untimed, *packets[8:16]]
         sink = VideoFileSink(out, width=W, height=H, time_base=Fraction(1, 25), audio=stream, preset="ultrafast")
         for i in range(FRAMES):
             sink.write(noise(i), i, order[2 * i:2 * i + 2])
         sink.close()
-    assert sink.audio_dropped == 2
-    assert warnings() == [f"{out}: left out audio whose time went back ({back:.3f} s after {last:.3f} s)"]
+    assert sink.audio_dropped == 4
+    first = float(packets[5].dts * packets[5].time_base)
+    assert warnings() == [f"{out}: left out audio out of time order (the first at {first:.3f} s)"]
     with av.open(str(out)) as c:
-        assert [bytes(p) for p in c.demux(audio=0) if p.size] == source[:18]
+        assert [bytes(p) for p in c.demux(audio=0) if p.size] == source[:16]
     assert decoded(out) == FRAMES
 
 

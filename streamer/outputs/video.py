@@ -264,20 +264,23 @@ class VideoFileSink:
         self.frames_written += 1
 
     def _audio_in_order(self, packets: list[Any]) -> list[Any]:
-        """``packets`` less those whose decoding time does not move forward.
+        """``packets`` less those out of time order: a decoding time that does not move
+        forward, or a presentation time before the decoding time.
 
         Muxers refuse such a packet and the whole file would end there (measured: an MPEG-TS
-        clip whose audio times jump back failed the MP4 at that frame, "invalid argument");
-        a jump back in a source's audio costs that audio only. Counted in :attr:`audio_dropped`.
+        clip whose audio times jump back failed the MP4 at that frame, "invalid argument";
+        MP4 refuses ``pts < dts`` the same way); such a packet costs its own audio only.
+        Counted in :attr:`audio_dropped`, warned about once. A packet without times is kept
+        (the muxer gives it the next ones).
         """
         kept = []
         for packet in packets:
             if packet.dts is not None and packet.time_base:
                 dts = packet.dts * packet.time_base
-                if self._audio_dts is not None and dts <= self._audio_dts:
+                back = self._audio_dts is not None and dts <= self._audio_dts
+                if back or (packet.pts is not None and packet.pts < packet.dts):
                     if not self.audio_dropped:
-                        log.warning("%s: left out audio whose time went back (%.3f s after %.3f s)",
-                                    self.path, float(dts), float(self._audio_dts))
+                        log.warning("%s: left out audio out of time order (the first at %.3f s)", self.path, float(dts))
                     self.audio_dropped += 1
                     continue
                 self._audio_dts = dts
