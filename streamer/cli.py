@@ -201,6 +201,7 @@ def main() -> None:
 @click.option("--engine", type=click.Choice(["local", "ray"]), help='Where cameras run: this process, or one Ray actor each (pip install "streamer[ray]") [local].')
 @click.option("--address", "ray_address", help="Ray cluster for --engine ray: auto, HOST:PORT or ray://HOST:10001 [RAY_ADDRESS, else a cluster started for the run].")
 @click.option("--ray-cpus", type=click.FloatRange(min=0, min_open=True), help="CPUs each camera's Ray actor reserves [1].")
+@click.option("--ray-detectors", type=click.Choice(["auto", "node", "camera"]), help="Where Ray cameras' detectors run: one actor per node batching its cameras (node), in each camera's actor (camera), or node where the node has a GPU (auto) [auto].")
 @click.option("--fleet-stats", type=click.Path(path_type=Path), help="Write every camera's stats records (every stats_interval, 10 s, and a last one) into this one JSONL, from this process (also with --engine ray).")
 @click.option("--webhook", multiple=True, metavar="URL", help="POST each event record as JSON to URL (repeatable; adds to the config's notify: list).")
 @click.option("--mqtt", multiple=True, metavar="URL", help="Publish each event record to the MQTT broker at URL, e.g. mqtt://user:pass@host:1883, on streamer/CAMERA/EVENT (repeatable).")

@@ -141,6 +141,9 @@ class RunSettings(BaseModel):
     ray_address: str | None = Field(
         None, description="Ray cluster for --engine ray: auto, HOST:PORT or ray://HOST:10001 (default: RAY_ADDRESS, else a cluster started for the run)")
     ray_cpus: float = Field(1.0, gt=0.0, le=1024.0, description="CPUs each camera's Ray actor reserves (--engine ray)")
+    ray_detectors: Literal["auto", "node", "camera"] = Field(
+        "auto", description="where Ray cameras' detectors run: node: one actor per node batching its cameras; "
+                            "camera: in each camera's actor; auto: node on nodes with a GPU, camera elsewhere")
     fleet_stats: Path | None = Field(
         None, description="one JSONL of every camera's stats records, written by the driver (top level; also with --engine ray)")
     cameras: dict[str, dict[str, Any]] | None = Field(

@@ -127,8 +127,10 @@ class DetectStage:
                 self.skipped_still += 1
         if self.client is not None:
             if self.client.schedule(frame.index, frame.capture_time, still=still):
+                # None: a detector in another process did not answer in time; the frame
+                # passes on as one between detections (streamer.engines.detector_link).
                 frame.detections = self.client.detect(frame.image)
-                frame.detected = True
+                frame.detected = frame.detections is not None
         elif not still and frame.index % self.every == 0:
             frame.detections = self._local.detector.detect(frame.image)
             frame.detected = True

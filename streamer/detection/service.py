@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numba
 import numpy as np
@@ -46,7 +46,7 @@ from streamer.detection.batching import (
     probe_pictures,
 )
 from streamer.detection.detections import Detections
-from streamer.detection.detector import Detector
+from streamer.detection.detector import Detector, Transform
 from streamer.detection.pacing import Demand, IntervalController, admission
 from streamer.detection.session import open_like
 from streamer.errors import StreamerError
@@ -85,10 +85,23 @@ class ServiceClosed(StreamerError):
     """A request to a detector service that was closed."""
 
 
+class Prepared(NamedTuple):
+    """A frame already written into the model's input by the camera (what
+    :meth:`Detector.prepare` does): what crosses processes when the detector runs in another
+    one (:mod:`streamer.engines.ray_detectors`), instead of the whole frame.
+
+    ``tensor``: shape (1, 3, H, W) float32, the model's input size; ``transform``: how its
+    pixels map back to the frame's.
+    """
+
+    tensor: np.ndarray
+    transform: Transform
+
+
 @dataclass
 class _Request:
     client: DetectorClient
-    image: np.ndarray
+    image: np.ndarray | Prepared
     future: Future[Detections]
     submitted: float
 
@@ -185,14 +198,20 @@ class DetectorClient:
         rate, as their indices are the decoder's.
         """
         detect = not still and index % self.interval == 0
-        with self.service._cond:
-            self.frames += 1
-            self._arrivals.add(capture_time, float(index))
-        self.service._tick()
+        self.count(index, capture_time)
         return detect
 
-    def submit(self, image: np.ndarray) -> Future[Detections]:
-        """Queue one BGR frame, shape (H, W, 3) uint8; its :class:`Detections` come in the future."""
+    def count(self, index: int, capture_time: float, frames: int = 1) -> None:
+        """Count ``frames`` frames of the camera, the newest ``index`` captured at ``capture_time``
+        (:meth:`schedule` counts one; a camera in another process reports several at once)."""
+        with self.service._cond:
+            self.frames += frames
+            self._arrivals.add(capture_time, float(index))
+        self.service._tick()
+
+    def submit(self, image: np.ndarray | Prepared) -> Future[Detections]:
+        """Queue one BGR frame, shape (H, W, 3) uint8, or one :class:`Prepared` by the camera;
+        its :class:`Detections` come in the future."""
         return self.service._submit(self, image)
 
     def detect(self, image: np.ndarray) -> Detections:
@@ -251,17 +270,27 @@ class _Worker:
                      self.detector.path.name, worst)
             self.batched = self.buffer = None
 
-    def _prepared(self, image: np.ndarray) -> tuple[np.ndarray, Any]:
-        transform = self.detector.prepare(image)
-        return self.detector.model_io[1][0], transform
+    def _prepared(self, image: np.ndarray | Prepared) -> tuple[np.ndarray, Any]:
+        """The model input for ``image`` (written into the detector's input) and its transform."""
+        tensor = self.detector.model_io[1]
+        if isinstance(image, Prepared):
+            np.copyto(tensor, image.tensor)
+            return tensor[0], image.transform
+        return tensor[0], self.detector.prepare(image)
 
-    def run(self, images: Sequence[np.ndarray]) -> list[Detections | BaseException]:
+    def _one(self, image: np.ndarray | Prepared) -> Detections:
+        if not isinstance(image, Prepared):
+            return self.detector.detect(image)
+        transform = self._prepared(image)[1]
+        return self.detector.decode(self.detector.infer(), transform)
+
+    def run(self, images: Sequence[np.ndarray | Prepared]) -> list[Detections | BaseException]:
         """Detections for each image, or the exception that image raised."""
         if self.batched is None or len(images) == 1:
             out: list[Detections | BaseException] = []
             for image in images:
                 try:
-                    out.append(self.detector.detect(image))
+                    out.append(self._one(image))
                 except Exception as exc:  # noqa: BLE001 - that camera's failure, handed to it
                     out.append(exc)
             return out
@@ -512,7 +541,7 @@ class DetectorService:
         }
 
     # -- requests ------------------------------------------------------------------------------
-    def _submit(self, client: DetectorClient, image: np.ndarray) -> Future[Detections]:
+    def _submit(self, client: DetectorClient, image: np.ndarray | Prepared) -> Future[Detections]:
         if not self._started:
             self.start()
         future: Future[Detections] = Future()

@@ -6,7 +6,9 @@ with its source, kernels, detector, tracker and outputs, in the actor's own proc
 display and collects their summaries; frames never cross processes.
 
 Placement: cameras are spread over the nodes (``SPREAD``); each reserves ``ray_cpus`` CPUs. A
-camera's detector lives in its actor, so it is always on the camera's node.
+camera's detector lives in its actor, or (``--ray-detectors node``, and ``auto`` on GPU nodes)
+in its node's detector actor, which batches the frames of that node's cameras (see
+:mod:`streamer.engines.ray_detectors`): either way on the camera's node.
 
 Failure:
 
@@ -51,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.config import RunSettings
-from streamer.engines import ray_figures, staging
+from streamer.engines import ray_detectors, ray_figures, staging
 from streamer.errors import ConfigError, PipelineError, SinkError, StreamerError
 from streamer.outputs.paths import check_outputs, os_reason
 from streamer.sources.urls import is_live, is_pipe, mask_credentials, output_stem
@@ -149,10 +151,13 @@ class CameraWorker:
     started_at : float, optional
         Epoch seconds when the camera was first placed (Ray passes the same arguments to a
         restart): a restarted live camera's ``duration`` is what was left of it.
+    detectors : DetectorPlan, optional
+        Detect through the node's detector actor where the plan says (default: the actor's own).
     """
 
     def __init__(self, settings: RunSettings, outputs: tuple[Path | None, Path | None], *, job: bool,
-                 restarted: bool | None = None, started_at: float | None = None) -> None:
+                 restarted: bool | None = None, started_at: float | None = None,
+                 detectors: ray_detectors.DetectorPlan | None = None) -> None:
         restarted = _reconstructed() if restarted is None else restarted
         if restarted and not job and settings.duration is not None and started_at is not None:
             left = settings.duration - (time.time() - started_at)
@@ -171,6 +176,8 @@ class CameraWorker:
             logger.setLevel(logging.INFO)
         self.runner: Any = None
         self.service: Any = None
+        self.plan = detectors
+        self.wants: tuple[str, str] | None = None  # (node id, detector key): asked of the driver
         self.notified: Any = None  # this camera's notifiers (streamer.notify.Notifications)
         self.summary: Any = None
         self.error: StreamerError | None = None
@@ -201,7 +208,9 @@ class CameraWorker:
         from streamer.runner import Runner
 
         s = self.settings
-        if s.detect:
+        if s.detect and self.plan is not None:
+            self.service = self._node_detector()
+        if s.detect and self.service is None:
             try:
                 self.service = DetectorService.from_settings(s, cameras=[s]).start()
             except ConfigError as exc:
@@ -209,6 +218,19 @@ class CameraWorker:
         bus = EventBus()
         self.notified = self._notify(bus)  # subscribed before the source's first event
         return Runner(s, service=self.service, outputs=self.writes, bus=bus)  # type: ignore[arg-type]
+
+    def _node_detector(self) -> Any:
+        """The link to this node's detector actor (None: the camera detects in its actor)."""
+        from streamer.engines import detector_link
+
+        node_id = ray.get_runtime_context().get_node_id()
+        if self.plan is None or not self.plan.on_node(node_id, self.settings.device):
+            return None
+        try:
+            return detector_link.connect(self.plan, self.settings, node_id, lambda want: setattr(self, "wants", want))
+        except detector_link.DetectorUnavailable as exc:
+            log.warning("%s: %s; detecting in the camera's own actor", self.name, exc)
+            return None
 
     def _notify(self, bus: Any) -> Any:
         """The camera's notifiers on ``bus``, sending from this node; None without ``notify``.
@@ -295,6 +317,7 @@ class CameraWorker:
         report: dict[str, Any] = {
             "incarnation": self.incarnation, "node": self.node, "pid": os.getpid(), "restart": self.restart,
             "frames": 0, "figures": None, "describe": None, "expected": None, "done": self.done,
+            "wants_detector": self.wants,
         }
         if runner is not None:
             stats = runner.pipeline.stats()
@@ -303,6 +326,9 @@ class CameraWorker:
             report["expected"] = runner.expected_frames
             # What --serve and --fleet-stats show on the driver (streamer.engines.ray_figures).
             report["served"] = ray_figures.actor_report(runner, stats)
+            from streamer.engines.detector_link import detector_report
+
+            report["detector"] = detector_report(self.service)
             if runner.live or runner.settings.realtime:
                 report["figures"] = report["served"]["figures"]
         logs = []
@@ -480,9 +506,17 @@ class RayFleet:
         plans = [plan_outputs(s) for s in cams]
         check_outputs(plans)
         self.runners = [RayCamera(s, (p.video, p.jsonl)) for s, p in zip(cams, plans)]
+        # A node's detector is sized to the node (as in one process), not to one camera's CPUs.
+        self._detector_settings = {c.name: c.settings.model_copy(update={"detect_workers": s.detect_workers,
+                                                                          "threads": s.threads})
+                                   for c, s in zip(self.runners, settings)}
+        self.detectors = ray_detectors.NodeDetectors(
+            ray_detectors.DetectorPlan(uuid.uuid4().hex[:8], settings[0].ray_detectors))
         self._stop = threading.Event()
         self._abort = threading.Event()
         self._connect(address if address is not None else settings[0].ray_address)
+        if any(s.detect for s in settings):
+            log.info("%s", ray_detectors.choice(settings[0].ray_detectors, settings[0]))
         try:
             self._place()
         except BaseException:
@@ -530,7 +564,8 @@ class RayFleet:
                 # poll() must be answered while stop() runs; every method returns at once.
                 max_concurrency=4,
                 scheduling_strategy="SPREAD",
-            ).remote(cam.settings, cam.outputs, job=cam.job, started_at=time.time())
+            ).remote(cam.settings, cam.outputs, job=cam.job, started_at=time.time(),
+                     detectors=self.detectors.plan if cam.settings.detect else None)
             cam.placed = time.monotonic()
 
     def stop(self) -> None:
@@ -571,6 +606,8 @@ class RayFleet:
         if report["expected"] is not None and cam.expected_frames is None:
             cam.expected_frames = report["expected"]
         cam.frames, cam.figures, cam.report = report["frames"], report["figures"], report
+        if report.get("wants_detector"):
+            self.detectors.ensure(*report["wants_detector"], self._detector_settings[cam.name])
         cam.state = "running" if report["describe"] else "starting"
         if report["done"]:
             summary = report["summary"]
@@ -615,6 +652,8 @@ class RayFleet:
                 if rest > 0 and any(c.result is None for c in self.runners):
                     time.sleep(rest)
         finally:
+            for line in self.detectors.report():
+                log.info("%s", line)
             self._release()
         return [c.result for c in self.runners]
 
@@ -626,4 +665,5 @@ class RayFleet:
                     ray.kill(cam.actor, no_restart=True)
                 except Exception:  # noqa: BLE001, S110 - already gone
                     pass
+        self.detectors.release()
         ray.shutdown()

@@ -117,8 +117,13 @@ class RemoteRunner:
         return SimpleNamespace(per_class=report.get("per_class", {}), outputs=report.get("outputs", []))
 
     def engine_status(self) -> dict[str, Any]:
-        """What ``/api/status`` adds for a Ray camera: where it runs, how often it was restarted."""
-        return {"engine": "ray", "node": self.cam.node, "restarts": self.cam.restarts}
+        """What ``/api/status`` and ``--fleet-stats`` add for a Ray camera: where it runs, how
+        often it was restarted, and its detector's figures (``detector``: ``where`` it runs,
+        ``camera`` or ``node``, and that service's frames, inferences, batch size; a node's
+        also its address, actor and cameras; see
+        :func:`streamer.engines.detector_link.detector_report`)."""
+        detector = (self.cam.report or {}).get("detector")
+        return {"engine": "ray", "node": self.cam.node, "restarts": self.cam.restarts, "detector": detector}
 
     def describe(self) -> str:
         return str(self.cam.describe())
