@@ -405,3 +405,30 @@ def test_the_video_output_hands_its_encoder_settings_on(tmp_path: Path) -> None:
     assert b" crf=35.0 " in given and b" subme=0 " in given and b" bframes=0 " in given
     default = options("b.mkv")
     assert b" crf=23.0 " in default and b" subme=1 " in default and b" bframes=3 " in default
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_copied_audio_keeps_its_key_flags_and_durations(tmp_path: Path, suffix: str) -> None:
+    """Matroska writes each audio block's key flag from the packet (a player seeks on them),
+    MP4 the last packet's duration: both come from the source's packets through the copy."""
+    ts, src = tmp_path / "a.ts", tmp_path / "a.mkv"
+    adts_clip(ts, 48000, "stereo", 0.5)
+    with av.open(str(ts)) as a, av.open(str(src), "w") as b:  # AAC with a configuration, ms times
+        stream = b.add_stream_from_template(a.streams.audio[0])
+        for packet in a.demux(audio=0):
+            if packet.size:
+                packet.stream = stream
+                b.mux(packet)
+    out = tmp_path / f"v{suffix}"
+    with av.open(str(src)) as c:
+        stream = c.streams.audio[0]
+        packets = [p for p in c.demux(stream) if p.size]
+        durations = [p.duration * p.time_base for p in packets]
+        sink = VideoFileSink(out, width=W, height=H, time_base=Fraction(1, 25), audio=stream, preset="ultrafast")
+        for i in range(5):
+            sink.write(noise(i), i, packets[i * 5:(i + 1) * 5])
+        sink.close()
+    with av.open(str(out)) as c:
+        copied = [p for p in c.demux(audio=0) if p.size]
+        assert all(p.is_keyframe for p in copied)
+        assert copied[-1].duration * copied[-1].time_base == durations[24]
