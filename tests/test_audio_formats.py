@@ -1,6 +1,7 @@
 """Audio that comes in ADTS framing (AAC in MPEG-TS, from a file or a pipe) is copied into the
-MP4 output unchanged: the same frames, the same times (issue 7: it failed with "operation not
-permitted" on the first audio packet)."""
+MP4 or Matroska output unchanged: the same frames, the same times (issue 7: it failed with
+"operation not permitted" on the first audio packet). Audio the output cannot hold is left out
+with a warning."""
 
 from __future__ import annotations
 
@@ -61,9 +62,10 @@ def test_adts_config_matches_ffmpeg(ts_with_aac: Path) -> None:
     assert adts_config(header) == bytes([0x11, 0x90])  # AAC LC, 48 kHz, stereo
 
 
-@pytest.mark.parametrize("how", ["file", "pipe"])
-def test_aac_from_mpegts_is_copied(ts_with_aac: Path, tmp_path: Path, how: str) -> None:
-    out = tmp_path / "out.mp4"
+@pytest.mark.parametrize(("how", "suffix"), [("file", ".mp4"), ("pipe", ".mp4"), ("file", ".mkv")])
+def test_aac_from_mpegts_is_copied(ts_with_aac: Path, tmp_path: Path, how: str, suffix: str) -> None:
+    """Into Matroska too: it failed at the second frame ("unable to determine samplerate")."""
+    out = tmp_path / f"out{suffix}"
     args = [sys.executable, "-m", "streamer.cli", "run", str(ts_with_aac) if how == "file" else "-",
             "--out", str(out), "--no-detect", "--no-progress"]
     with open(ts_with_aac, "rb") as stdin:
@@ -91,3 +93,31 @@ def test_source_done_before_the_output_opens(ts_with_aac: Path, tmp_path: Path, 
     with av.open(str(out)) as c:
         assert [s.type for s in c.streams] == ["video", "audio"]
         assert sum(1 for _ in c.decode(video=0)) == frames
+
+
+def test_g711_audio_is_left_out_with_one_warning(bikes_clip: Path, tmp_path: Path) -> None:
+    """A camera's recording with G.711 (mu-law) audio: MP4 cannot hold it, so the annotated MP4
+    is video only, every frame there, and stderr says why in one line (it was a traceback)."""
+    src, out = tmp_path / "cam.mov", tmp_path / "cam.annotated.mp4"
+    with av.open(str(bikes_clip)) as clip, av.open(str(src), "w") as dst:
+        video = dst.add_stream_from_template(clip.streams.video[0])
+        audio = dst.add_stream("pcm_mulaw", rate=8000, layout="mono")
+        for start in range(0, 8000 * 4, 400):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 400), np.int16), format="s16", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = 8000, start, Fraction(1, 8000)
+            for packet in audio.encode(frame):
+                dst.mux(packet)
+        for packet in clip.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = video
+                dst.mux(packet)
+        frames = clip.streams.video[0].frames
+    done = subprocess.run([sys.executable, "-m", "streamer.cli", "run", str(src), "--out", str(out), "--no-detect",
+                           "--no-progress"], capture_output=True, text=True, timeout=50)
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stderr.splitlines() if "audio" in line.replace(str(tmp_path), "")] == [
+        f"{out}: writing the video without the source's audio ('mp4' format does not support 'pcm_mulaw' codec)"]
+    assert "Traceback" not in done.stderr
+    with av.open(str(out)) as c:
+        assert [s.type for s in c.streams] == ["video"]
+        assert sum(1 for _ in c.decode(video=0)) == frames > 0

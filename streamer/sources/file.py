@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import io
 import logging
 import os
 import time
@@ -129,7 +128,7 @@ class FileSource:
         self.frame_rate = Fraction(rate) if rate else None
         if self._want_audio and container.streams.audio:
             self._audio_in = container.streams.audio[0]
-            self.audio_stream = audio_template(self._audio_in)
+            self.audio_stream = audio_template(self._audio_in, self.uri)
         self.info = container_info(self.uri, container, size)
         if self.info.video is not None and not self.info.video.width:
             self.close()
@@ -303,17 +302,25 @@ class FileSource:
             yield frame
 
 
-def audio_template(stream: av.AudioStream) -> av.AudioStream:
+def audio_template(stream: av.AudioStream, name: str) -> av.AudioStream | None:
     """A copy of ``stream``'s parameters that outlives its container, for a sink to copy from.
 
     An output stream is made from a template stream's codec parameters, which FFmpeg frees
     with the input container; the source closes that container as soon as decoding ends,
     often before the sink opens on the first frame (measured: a segmentation fault with
     ``--max-frames 5`` on a clip with audio). The copy lives in an in-memory container that is
-    never written.
+    never written. Matroska holds most codecs; NUT and MOV the rest (G.711, which a camera's
+    recording often has: Matroska refuses it). None, with a warning, when none holds it:
+    the video is processed without that audio.
     """
-    holder = av.open(io.BytesIO(), "w", format="matroska")
-    return holder.add_stream_from_template(stream)
+    for fmt in ("matroska", "nut", "mov"):
+        holder = av.open(io.BytesIO(), "w", format=fmt)
+        try:
+            return holder.add_stream_from_template(stream)
+        except (av.error.FFmpegError, ValueError):
+            holder.close()
+    log.warning("%s: its %s audio cannot be copied; the video goes on without it", name, stream.codec_context.name)
+    return None
 
 
 def attach_trailing_audio(items: Iterator[Frame | list[av.Packet]]) -> Iterator[Frame]:
