@@ -338,3 +338,28 @@ def test_source_records_backoff_and_permanent_reasons() -> None:
         assert _classify(cls(-1, "Server returned an error", "rtsp://h/x")) == words
     with pytest.raises(SourceError, match=r"^/dev/video97: no such device$"):
         list(LiveSource("/dev/video97", retries=3).frames())
+
+
+@pytest.mark.parametrize(("codec", "rate", "fmt"), [("pcm_mulaw", 8000, "s16"), ("aac", 48000, "fltp")])
+def test_the_audio_template_outlives_its_file_for_any_codec(tmp_path: Path, codec: str, rate: int, fmt: str) -> None:
+    """G.711 (which Matroska, the first holder, refuses) gets a template too, and it keeps the
+    codec's parameters after the source file is closed (a sink opens later)."""
+    from streamer.sources.file import audio_template
+
+    path = tmp_path / "a.mov"
+    with av.open(str(path), "w") as dst:
+        stream = dst.add_stream(codec, rate=rate, layout="mono")
+        size = stream.codec_context.frame_size or 400
+        for start in range(0, rate // 2, size):
+            dtype = np.int16 if fmt == "s16" else np.float32
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, size), dtype), format=fmt, layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+            for packet in stream.encode(frame):
+                dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    with av.open(str(path)) as c:
+        template = audio_template(c.streams.audio[0], str(path))
+    assert template is not None
+    assert (template.codec_context.name, template.codec_context.sample_rate) == (codec, rate)
+    assert template.codec_context.layout.nb_channels == 1
