@@ -432,3 +432,15 @@ def test_copied_audio_keeps_its_key_flags_and_durations(tmp_path: Path, suffix: 
         copied = [p for p in c.demux(audio=0) if p.size]
         assert all(p.is_keyframe for p in copied)
         assert copied[-1].duration * copied[-1].time_base == durations[24]
+
+
+@pytest.mark.parametrize("suffix", [".avi", ".ts", ".mkv", ".mp4"])
+def test_other_containers_get_only_their_own_options(tmp_path: Path, suffix: str, capfd: pytest.CaptureFixture[str]) -> None:
+    """The Matroska cluster option went to every non-MP4 muxer, and PyAV printed "Some options
+    were not used" for an .avi or .ts output."""
+    sink = VideoFileSink(tmp_path / f"v{suffix}", width=W, height=H, time_base=Fraction(1, 25), preset="ultrafast")
+    for i in range(3):
+        sink.write(noise(i), i)
+    sink.close()
+    assert "not used" not in capfd.readouterr().err
+    assert decoded(sink.written) == 3

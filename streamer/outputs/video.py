@@ -46,6 +46,8 @@ FRAGMENTED = {"movflags": "+empty_moov+delay_moov+default_base_moof", "frag_dura
 #: seconds: measured, 10 frames written and only the 534-byte header on disk. Per frame:
 #: +14 bytes, each frame on disk once the next one is muxed.
 CLUSTERED = {"cluster_time_limit": "0"}
+#: Names FFmpeg writes with its Matroska muxer (other muxers print the option as unused).
+MATROSKA = {".mkv", ".mka", ".mks"}
 
 
 def _playable_end(path: Path) -> int:
@@ -154,7 +156,8 @@ class VideoFileSink:
         # flush_packets: each packet is written when it is muxed, so an I/O error is raised at
         # the frame that hit it (measured on a full 300 kB tmpfs: without it ENOSPC surfaced
         # ~90 frames after the disk was full, and those frames were lost unnoticed).
-        options = {"flush_packets": "1", **(FRAGMENTED if self._mp4 else CLUSTERED)}
+        fit = FRAGMENTED if self._mp4 else CLUSTERED if self.path.suffix.lower() in MATROSKA else {}
+        options = {"flush_packets": "1", **fit}
         try:
             self._container: Any = av.open(str(self._part), mode="w", options=options)
             self._container.metadata["comment"] = WRITTEN_BY
