@@ -19,11 +19,18 @@ auth), each camera's actor reserving cores / K CPUs. The cluster is started befo
 round and stopped at the end; its start-up is reported, not counted. Target (issue 10): Ray no
 more than 10% below in-process.
 
+``--detectors`` compares ``--ray-detectors camera`` (a detector in each camera's actor) with
+``--ray-detectors node`` (one detector actor per node batching its cameras' frames) instead,
+both on Ray, taking turns the same way; and measures what a frame costs through Ray's object
+store on one node (:func:`transport`): round trips of a 720p frame, of the prepared model
+input that ``node`` sends instead, and of a few bytes (the call itself), medians.
+
 The load average before and after each run is printed: on a machine shared with other jobs,
 the ratio of the medians is the figure to read. Usage::
 
     python scripts/bench_ray.py                       # 2 cameras, 20 s, 2 rounds (~3 minutes)
     python scripts/bench_ray.py --cameras 4 --seconds 30 --rounds 3 --json
+    python scripts/bench_ray.py --detectors           # camera vs node detectors, object-store cost
 """
 
 from __future__ import annotations
@@ -86,6 +93,45 @@ def run_on_ray(cams: list[RunSettings], address: str) -> None:
     RayFleet(cams, address=address).run()
 
 
+def transport(address: str, calls: int = 200) -> dict[str, float]:
+    """Median milliseconds of a call from this process to an actor on the same node that takes
+    a payload and answers a few bytes, per payload: ``call`` (a few bytes), ``frame_720p``
+    (1280x720x3 uint8, what a camera would send without preparing it) and ``prepared``
+    (YOLOX-Nano's 1x3x416x416 float32 input and its transform, what ``node`` sends); and the
+    payloads' cost over the call's."""
+    import ray
+
+    from streamer.detection.detector import Transform
+    from streamer.detection.service import Prepared
+
+    ray.init(address=address, namespace="bench", log_to_driver=False)
+    try:
+        echo = ray.remote(num_cpus=0)(_Echo).remote()
+        payloads = {"call": np.zeros(4, np.uint8),
+                    "frame_720p": np.random.default_rng(0).integers(0, 255, (720, 1280, 3), np.uint8),
+                    "prepared": Prepared(np.random.default_rng(0).random((1, 3, 416, 416), np.float32),
+                                         Transform(0.325, 0.325, 0.0, 91.0, 1280, 720))}
+        ray.get(echo.take.remote(payloads["call"]))
+        out: dict[str, float] = {}
+        for name, payload in payloads.items():
+            times = []
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                ray.get(echo.take.remote(payload))
+                times.append(1000.0 * (time.perf_counter() - t0))
+            out[f"{name}_ms"] = round(statistics.median(times), 2)
+        for name in ("frame_720p", "prepared"):
+            out[f"{name}_over_call_ms"] = round(out[f"{name}_ms"] - out["call_ms"], 2)
+        return out
+    finally:
+        ray.shutdown()
+
+
+class _Echo:
+    def take(self, payload: Any) -> int:
+        return 0
+
+
 def camera_figures(jsonl: Path, warmup: float) -> dict[str, Any]:
     recs = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()] if jsonl.exists() else []
     frames = [r for r in recs if "frame" in r and "wall_time" in r]
@@ -116,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--warmup", type=float, default=4.0)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--detectors", action="store_true",
+                    help="compare --ray-detectors camera with node (and measure the object store's cost)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     cluster = RayCluster()
@@ -130,20 +178,26 @@ def main(argv: list[str] | None = None) -> int:
         d = Path(tmp)
         clip = camera_clip(args.clip or default_clip(), d / "cam720p15.mp4", fps=15, size=(1280, 720), seconds=20.0)
         mounts = {f"cam{i}": clip for i in range(args.cameras)}
-        runs: dict[str, list[dict[str, Any]]] = {"in-process": [], "ray": []}
-        loads: dict[str, list[tuple[float, float]]] = {"in-process": [], "ray": []}
+        engines = ("ray camera", "ray node") if args.detectors else ("in-process", "ray")
+        runs: dict[str, list[dict[str, Any]]] = {e: [] for e in engines}
+        loads: dict[str, list[tuple[float, float]]] = {e: [] for e in engines}
+        costs: dict[str, float] = {}
         t0 = time.monotonic()
         with RtspServer({f"/{m}": c for m, c in mounts.items()}) as server, cluster:
             cluster.start_head(num_cpus=cores)
             cluster_start = round(time.monotonic() - t0, 1)
             urls = {m: server.url(f"/{m}") for m in mounts}
+            if args.detectors:
+                costs = transport(cluster.address)
+                print(f"object store: {costs}, load {load()}", file=sys.stderr)
             for rnd in range(args.rounds):
-                for engine in ("in-process", "ray"):
-                    out = d / f"{engine}-{rnd}"
+                for engine in engines:
+                    out = d / f"{engine.replace(' ', '-')}-{rnd}"
                     before = load()
-                    if engine == "ray":
-                        run_on_ray(cameras(urls, out, args.seconds, engine="ray", ray_cpus=cores / args.cameras),
-                                   cluster.address)
+                    if engine.startswith("ray"):
+                        mode = {"ray camera": "camera", "ray node": "node"}.get(engine, "auto")
+                        run_on_ray(cameras(urls, out, args.seconds, engine="ray", ray_cpus=cores / args.cameras,
+                                           ray_detectors=mode), cluster.address)
                     else:
                         run_in_process(cameras(urls, out, args.seconds))
                     loads[engine].append((before, load()))
@@ -152,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"round {rnd + 1} {engine}: load {before}-{load()}", file=sys.stderr)
     table = {e: {k: median(rows, k) for k in ("fps_out", "detect_fps", "age_ms_p95", "dropped")} for e, rows in runs.items()}
     report = {"cameras": args.cameras, "seconds": args.seconds, "rounds": args.rounds, "cores": cores,
-              "cluster_start_s": cluster_start, "loads": loads, "medians": table, "runs": runs}
+              "cluster_start_s": cluster_start, "loads": loads, "medians": table, "runs": runs, "object_store": costs}
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -163,10 +217,14 @@ def main(argv: list[str] | None = None) -> int:
     for e, row in table.items():
         span = f"{min(a for a, _ in loads[e]):g}-{max(b for _, b in loads[e]):g}"
         print(f"| {e} | {row['fps_out']} | {row['detect_fps']} | {row['age_ms_p95']} | {row['dropped']} | {span} |")
-    a, b = table["in-process"], table["ray"]
+    base, other = engines
+    a, b = table[base], table[other]
     for key in ("fps_out", "detect_fps"):
         if a[key]:
-            print(f"ray / in-process {key}: {b[key] / a[key]:.2f}" if b[key] is not None else f"{key}: no Ray figure")
+            print(f"{other} / {base} {key}: {b[key] / a[key]:.2f}" if b[key] is not None else f"{key}: no {other} figure")
+    if costs:
+        print(f"object store, one node, median round trip: a few bytes {costs['call_ms']} ms; a 720p frame "
+              f"+{costs['frame_720p_over_call_ms']} ms; the prepared 416x416 input +{costs['prepared_over_call_ms']} ms")
     return 0
 
 

