@@ -38,7 +38,7 @@ from ray_cluster import FAST_FAILURE_ENV, RayCluster, ray_unavailable
 from rtsp import car_camera_clip, free_port, rtsp_server  # noqa: F401 - fixtures
 from test_notify import receiver  # noqa: F401 - a real aiohttp webhook receiver
 
-from streamer.config import RunSettings
+from streamer.config import RunSettings, load_config
 from streamer.engines import staging
 from streamer.errors import ConfigError
 from streamer.server.board import NO_LIVE_VIEW
@@ -191,6 +191,29 @@ def test_retried_job_clears_only_its_own_staging(tmp_path: Path) -> None:
     assert final.read_text() == '{"frame":0}\n' and not ours.exists()
 
 
+def test_detectors_go_to_the_nodes_with_a_gpu_unless_told(tmp_path: Path) -> None:
+    from streamer.engines.ray_detectors import choice
+
+    def node(gpus: float, alive: bool = True) -> dict[str, Any]:
+        return {"Alive": alive, "Resources": {"CPU": 8.0, **({"GPU": gpus} if gpus else {})}}
+
+    s = RunSettings()
+    assert choice("auto", s, [node(0), node(0)]).startswith(
+        "detectors: in each camera's actor (auto: no node has a GPU in Ray's resources; on a CPU batching")
+    assert choice("auto", s, [node(1), node(0, alive=False)]) == \
+        "detectors: one actor per node batching its cameras' frames (auto: every node has a GPU)"
+    assert choice("auto", s, [node(2), node(0), node(0)]) == ("detectors: one actor per node batching its cameras' "
+                                                              "frames on the 1 nodes with a GPU, in each camera's "
+                                                              "actor on the 2 without (auto)")
+    assert "(auto: device: cpu;" in choice("auto", RunSettings(device="cpu"), [node(1)])
+    assert choice("node", s, [node(0)]).endswith("(--ray-detectors node)")
+    assert choice("camera", s, [node(1)]) == "detectors: in each camera's actor (--ray-detectors camera)"
+    config = tmp_path / "ray.yaml"
+    config.write_text("engine: ray\nray_detectors: gpu\n")
+    with pytest.raises(ConfigError, match=rf"^{config}:2: ray_detectors: Input should be 'auto', 'node' or 'camera'$"):
+        load_config(config)
+
+
 def test_actor_settings_are_absolute_and_sized_to_the_reserved_cpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from streamer.engines.ray import _for_actor
 
@@ -244,6 +267,7 @@ def test_files_and_a_camera_on_a_head_node_then_ctrl_c(head_cluster: RayCluster,
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [f"{n}.{kind}" for n in (*files, "cam") for kind in ("annotated.mp4", "detections.jsonl")])
     assert "streaming, in " in run.err  # the camera's live figures reached the progress display
+    assert "detectors: in each camera's actor (auto: no node has a GPU in Ray's resources" in run.err
     assert not writers_of(out), "an actor still holds an output open after the run"
 
 

@@ -11,11 +11,14 @@ its clients are :class:`~streamer.detection.service.DetectorClient` objects (``s
 * the camera's frame counts travel with its next request, for the node's pacing; the
   interval the node decides comes back with each answer, with the node's batch figures;
 * every wait is bounded (:data:`DETECT_TIMEOUT_S`). When the node's detector does not answer
-  (its actor died and is being restarted, or it hangs), :meth:`RemoteClient.detect` returns
-  None: the frame passes on without new detections (the last ones are lent to it, as between
-  detected frames), and the camera skips detection for a backoff (0.25 s doubling to 5 s)
-  before it tries again; a warning when that starts, a line when the detector is back. A
-  failure of the model itself (an error raised by its decoder) fails the camera as in-process.
+  (its actor died and is being restarted, or it hangs), a live camera's
+  :meth:`RemoteClient.detect` returns None: the frame passes on without new detections (the
+  last ones are lent to it, as between detected frames), and the camera skips detection for a
+  backoff (0.25 s doubling to 5 s) before it tries again; a warning when that starts, a line
+  when the detector is back. A file skips no frame: its frame is sent again after each backoff,
+  for at most :data:`FILE_WAIT_S`, then the job fails with that reason (a failure the run
+  reports itself: not retried). A failure of the model itself (an error raised by its decoder) fails the
+  camera as in-process.
 """
 
 from __future__ import annotations
@@ -46,15 +49,18 @@ from streamer.retry import Backoff
 
 log = logging.getLogger("streamer")
 
-#: Longest wait for one frame's detections. A round trip on the loaded 2-core machine (two
-#: cameras, load ~7) took 20-60 ms, a node detector's restart (new process, model load)
-#: 3-6 s; a frame is not worth holding the camera's detect threads longer than this.
+#: Longest wait for one frame's detections. On the 2-core machine (two paced cameras, one node
+#: detector, load ~6) a frame's wait p95 was 48-105 ms; a killed node detector answered again
+#: 0.3-2.6 s later (restarted, model loaded). A frame is not worth holding the camera's detect
+#: threads longer than this.
 DETECT_TIMEOUT_S = 3.0
 #: Longest wait at a camera's start for its node's detector (the driver creates it at its next
 #: poll, then the actor starts a process and loads the model); then the camera detects alone.
 FIND_TIMEOUT_S = 60.0
 #: Between tries while the node's detector does not answer.
 BACKOFF = Backoff(initial=0.25, maximum=5.0)
+#: Longest a file's frame waits for the node's detector to answer again (a restart took 3 s).
+FILE_WAIT_S = 60.0
 
 
 class DetectorUnavailable(StreamerError):
@@ -105,7 +111,8 @@ class RemoteClient(DetectorClient):
         with self.service._cond:
             self._unsent += 1
             self._newest = (index, capture_time)
-            return detect and time.monotonic() >= self._retry_at
+            # A live camera skips detection while the detector is away; a file waits in detect().
+            return detect and (not self.adaptive or time.monotonic() >= self._retry_at)
 
     def _take_arrivals(self) -> tuple[int, float, int] | None:
         """Frames counted since the last request (under the lock), for the node's pacing."""
@@ -115,26 +122,36 @@ class RemoteClient(DetectorClient):
         return (*self._newest, sent)
 
     def detect(self, image: np.ndarray) -> Detections | None:  # type: ignore[override]
-        """Detections of one BGR frame (H, W, 3) uint8, or None when the node's detector did
-        not answer within :data:`DETECT_TIMEOUT_S` (the frame passes on without new ones).
+        """Detections of one BGR frame (H, W, 3) uint8; for a live camera None when the node's
+        detector did not answer within :data:`DETECT_TIMEOUT_S` (the frame passes on without
+        new ones); a file's frame is sent again until it is answered.
 
         Raises
         ------
+        DetectorUnavailable
+            A file's frame was not answered for :data:`FILE_WAIT_S`.
         StreamerError
             The model failed on the node (as a camera's own detector would raise).
         """
-        future = self.submit(image)
-        try:
-            detections = future.result(timeout=self.service.timeout)
-        except FutureTimeout:
-            self.service.cancel(future)
-            self._outage(f"node detector: no answer in {self.service.timeout:g} s")
-            return None
-        except DetectorUnavailable as exc:
-            self._outage(str(exc))
-            return None
-        self._back(future.t0)  # type: ignore[attr-defined]
-        return detections
+        give_up = time.monotonic() + FILE_WAIT_S
+        while True:
+            future = self.submit(image)
+            try:
+                detections = future.result(timeout=self.service.timeout)
+            except FutureTimeout:
+                self.service.cancel(future)
+                why = f"node detector: no answer in {self.service.timeout:g} s"
+            except DetectorUnavailable as exc:
+                why = str(exc)
+            else:
+                self._back(future.t0)  # type: ignore[attr-defined]
+                return detections
+            self._outage(why)
+            if self.adaptive:
+                return None
+            if time.monotonic() > give_up:
+                raise DetectorUnavailable(f"{why}, for {FILE_WAIT_S:g} s")
+            time.sleep(max(0.05, self._retry_at - time.monotonic()))
 
     def _outage(self, why: str) -> None:
         now = time.monotonic()
@@ -145,7 +162,8 @@ class RemoteClient(DetectorClient):
             self._retry_at = now + BACKOFF.delay(self._failures, self.service.rng)
             first, self._down_since = self._down_since is None, self._down_since or now
         if first:
-            log.warning("%s: %s; frames pass on without new detections until it answers", self.name, why)
+            then = "frames pass on without new detections" if self.adaptive else "the file's frames wait"
+            log.warning("%s: %s; %s until it answers", self.name, why, then)
 
     def _back(self, asked: float) -> None:
         """An answer to a frame sent at ``asked``: the detector is back if that was after it went."""

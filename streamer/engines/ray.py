@@ -511,12 +511,13 @@ class RayFleet:
                                                                           "threads": s.threads})
                                    for c, s in zip(self.runners, settings)}
         self.detectors = ray_detectors.NodeDetectors(
-            ray_detectors.DetectorPlan(uuid.uuid4().hex[:8], settings[0].ray_detectors))
+            ray_detectors.DetectorPlan(uuid.uuid4().hex[:8], settings[0].ray_detectors),
+            len({ray_detectors.detector_key(s) for s in settings if s.detect}))
         self._stop = threading.Event()
         self._abort = threading.Event()
         self._connect(address if address is not None else settings[0].ray_address)
         if any(s.detect for s in settings):
-            log.info("%s", ray_detectors.choice(settings[0].ray_detectors, settings[0]))
+            log.info("%s", ray_detectors.choice(settings[0].ray_detectors, settings[0], ray.nodes()))
         try:
             self._place()
         except BaseException:

@@ -87,11 +87,18 @@ def actor_name(run: str, node_id: str, key: str) -> str:
     return f"detector-{run}-{node_id[:16]}-{key}"
 
 
-def choice(mode: str, settings: RunSettings) -> str:
-    """The start-up line: where detectors run, and why (from the cluster's live nodes)."""
-    import ray
+def choice(mode: str, settings: RunSettings, nodes: list[dict[str, Any]]) -> str:
+    """The start-up line: where detectors run, and why.
 
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    Parameters
+    ----------
+    mode : {"auto", "node", "camera"}
+    settings : RunSettings
+        The first camera's (its ``device``).
+    nodes : list of dict
+        The cluster's nodes as ``ray.nodes()`` lists them (``Alive``, ``Resources``).
+    """
+    nodes = [n for n in nodes if n.get("Alive")]
     gpus = sum(1 for n in nodes if n.get("Resources", {}).get("GPU", 0) > 0)
     node = "one actor per node batching its cameras' frames"
     camera = "in each camera's actor"
@@ -184,10 +191,19 @@ def _actor_class() -> Any:
 
 
 class NodeDetectors:
-    """The driver's node detector actors: created when a camera asks, ended with the run."""
+    """The driver's node detector actors: created when a camera asks, ended with the run.
 
-    def __init__(self, plan: DetectorPlan) -> None:
+    Parameters
+    ----------
+    plan : DetectorPlan
+    configurations : int
+        Distinct detector configurations among the run's cameras (actors per node at most).
+    """
+
+    def __init__(self, plan: DetectorPlan, configurations: int = 1) -> None:
         self.plan = plan
+        #: A GPU node's share for each detector configuration's actor (several fit on one GPU).
+        self.gpu_share = 1.0 / max(1, configurations)
         self.actors: dict[tuple[str, str], Any] = {}
         self.nodes: dict[tuple[str, str], str] = {}
 
@@ -205,9 +221,9 @@ class NodeDetectors:
             name=actor_name(self.plan.run, node_id, key), namespace=NAMESPACE, get_if_exists=True,
             # Its cameras reserve the node's CPUs (the detection work included, as with a
             # detector in each camera); a reservation here could leave it unplaceable on a
-            # node they fill. On a GPU node it takes one GPU (Ray hides GPUs from actors
-            # that reserve none).
-            num_cpus=0, num_gpus=1 if gpu else 0,
+            # node they fill. On a GPU node it reserves a GPU, shared by the run's detector
+            # configurations (Ray hides GPUs from actors that reserve none).
+            num_cpus=0, num_gpus=self.gpu_share if gpu else 0,
             max_restarts=-1, max_task_retries=0,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
         ).remote(settings, self.nodes[(node_id, key)])
