@@ -21,8 +21,9 @@ from media import (
     still_then_moving,
 )
 
-# Every test has a hard deadline, also for hangs in C code (tests/hang_guard.py).
-pytest_plugins = ["hang_guard"]
+# Every test has a hard deadline, also for hangs in C code (tests/hang_guard.py); under
+# pytest-xdist the longest files start first (tests/file_order.py).
+pytest_plugins = ["hang_guard", "file_order"]
 
 
 @pytest.fixture(scope="session")

