@@ -162,6 +162,11 @@ class DetectStage:
     def finish(self) -> None:
         detector = getattr(self._local, "detector", None)
         if detector is not None:
+            # Handed back for the next worker to start (a slow-starting thread of this run,
+            # or the next run's): it must not be tied to this thread any more. Under load a
+            # worker that started late took one its peer had finished with and failed.
+            self._local.detector = None
+            detector.release()
             with self._lock:
                 self._pool.append(detector)
 

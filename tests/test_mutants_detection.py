@@ -187,3 +187,41 @@ def test_detect_stage_schedule_reuse_motion_gate_and_figures(tmp_path: Path) -> 
         DetectStage(detectors, every=0)
     with pytest.raises(ValueError, match=r"^DetectStage needs at least one detector or a detector service client$"):
         DetectStage([])
+
+
+def test_a_detector_handed_back_to_the_pool_works_in_the_next_thread(tmp_path: Path) -> None:
+    """A worker that starts after its peer finished takes the detector that peer used (a
+    thread started late under load, or the next run's): it failed with "Detector is confined
+    to the thread that first used it" before. The peer thread stays alive, so its id is not
+    reused."""
+    from fractions import Fraction
+
+    from streamer.frames import Frame
+    from streamer.stages import DetectStage
+
+    stage = DetectStage([Detector(constant_detector(tmp_path, [([8, 8, 24, 24], 0.9)]), device="cpu")])
+    frame = Frame(0, 0, Fraction(1, 25), 0.0, np.zeros((SIZE, SIZE, 3), np.uint8))
+    done, hold = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def first_worker() -> None:
+        try:
+            stage.start()
+            stage.process(frame)
+            stage.finish()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        done.set()
+        hold.wait(10)
+
+    peer = threading.Thread(target=first_worker, name="first-worker")
+    peer.start()
+    try:
+        assert done.wait(30) and errors == []
+        stage.start()  # this thread takes the same detector over
+        again = Frame(1, 1, Fraction(1, 25), 0.0, np.zeros((SIZE, SIZE, 3), np.uint8))
+        assert stage.process(again).detected and len(again.detections) == 1
+        stage.finish()
+    finally:
+        hold.set()
+        peer.join(10)

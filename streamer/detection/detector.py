@@ -242,6 +242,11 @@ class Detector:
             f"provider={self.provider.provider!r}, conf={self.conf}, iou={self.iou})"
         )
 
+    def release(self) -> None:
+        """Let another thread take this detector over: the thread using it calls this when it
+        is done with it (a stage's worker handing it back to the stage's pool)."""
+        self._owner = None
+
     def _confine(self) -> None:
         current = threading.get_ident()
         if self._owner is None:
