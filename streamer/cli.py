@@ -340,12 +340,16 @@ def _warm_kernels(cameras: list[Any], quiet: bool) -> None:
     Done here, apart from opening sources (a FIFO may wait for its writer), so the spinner
     says only what it shows.
     """
+    from streamer.kernel_chain import KernelChain
+
+    families = sorted({*(f for c in cameras for f in KernelChain(c.kernels).families()),
+                       *(("preprocess",) if any(c.detect or c.privacy for c in cameras) else ())})
+    if not families:
+        return  # no detector, no kernels: Numba is not loaded (~0.5 s of CPU)
     from numba.core import event as numba_event
 
     from streamer import kernels
-    from streamer.kernel_chain import KernelChain
 
-    families = sorted({"preprocess", *(f for c in cameras for f in KernelChain(c.kernels).families())})
     compiling = threading.Event()
 
     class _Compiling(numba_event.Listener):

@@ -216,8 +216,11 @@ class Runner:
             self.detector = self.detectors[0] if self.detectors else (self._service.detector if self._service else None)
             self.chain = KernelChain(settings.kernels)
             self.expected_frames = _expected_frames(self.info, settings) if self.info is not None else settings.max_frames
-            # Only what this stream runs: a warm start stays well under a second.
-            self.compile_seconds = kernels.warmup(("preprocess", *self.chain.families()))
+            # Only what this stream runs: a warm start stays well under a second; a run
+            # without a detector or kernels does not load Numba at all.
+            families = (*(("preprocess",) if self.detector is not None or settings.privacy else ()),
+                        *self.chain.families())
+            self.compile_seconds = kernels.warmup(families) if families else 0.0
             # Faces are hidden after the detector and analytics, before the overlay and every output.
             self._privacy = build_privacy(settings, self.detector.labels if self.detector is not None else ())
             if self.jsonl_path is not None:

@@ -7,12 +7,12 @@ stage's own thread, ``process`` takes a frame and hands it on.
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numba
 import numpy as np
 
 from streamer.detection import Detections, Detector
@@ -45,6 +45,8 @@ class KernelStage:
     def start(self) -> None:
         # Numba's thread count is per calling thread: one per stage beats two on 2 cores,
         # where the decoder, detector and encoder need the other one.
+        import numba
+
         numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
 
     def process(self, frame: Frame) -> Frame:
@@ -109,9 +111,11 @@ class DetectStage:
         return self.every if self.client is None else self.client.interval
 
     def start(self) -> None:
-        numba.set_num_threads(1)
         if self.client is not None:
-            return  # the service's workers warm up its detectors
+            return  # the service's workers warm up its detectors (and run the kernels)
+        import numba  # the detector's preprocess is a kernel
+
+        numba.set_num_threads(1)
         with self._lock:
             detector = self._pool.pop()
         self._local.detector = detector
@@ -180,7 +184,12 @@ class OverlayStage:
         self.overlay = overlay
 
     def start(self) -> None:
-        numba.set_num_threads(1)
+        # The overlay runs a kernel only for the edge map, which the kernel chain's warm-up
+        # loaded already; without kernels Numba stays unloaded (~0.5 s of CPU per run:
+        # Numba, and SciPy's linalg that it imports for its BLAS check).
+        numba = sys.modules.get("numba")
+        if numba is not None:
+            numba.set_num_threads(1)
 
     def process(self, frame: Frame) -> Frame:
         frame.image = self.overlay.annotate(frame.image, frame)

@@ -201,12 +201,26 @@ def test_status_spinner_waits_for_its_event(capfd: pytest.CaptureFixture[str]) -
 def test_first_run_says_it_is_compiling(tmp_path: Path, bikes_clip: Path) -> None:
     """With an empty Numba cache the start-up is slow, and the user is told why and for how long.
 
-    Only the preprocessing kernel compiles here (about 4 s): enough to pass the spinner's delay.
+    Only the preprocessing kernel (the detector's) compiles here (about 4 s): enough to pass the
+    spinner's delay. (A run without a detector or kernels loads no Numba at all.)
     """
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
     done = subprocess.run([*CLI, "run", str(bikes_clip), "--out-dir", str(tmp_path), "--max-frames", "2",
-                           "--no-progress", "--no-detect"],
+                           "--no-progress", "--no-video"],
                           capture_output=True, text=True, cwd=tmp_path, env=env, timeout=55)
     assert done.returncode == 0, done.stderr
     assert "compiling image kernels (first run only)" in done.stderr
     assert "image kernels ready in" in done.stderr
+
+
+def test_a_run_without_detector_or_kernels_loads_no_numba(tmp_path: Path, bikes_clip: Path) -> None:
+    """Numba (and the SciPy it imports for its BLAS check) cost ~0.5 s of CPU to load and warm:
+    a run that needs no kernel (no detector, no kernel chain, no zones) does not load it; one
+    with a kernel chain does."""
+    code = ("import sys; from streamer import Runner, RunSettings; "
+            "Runner(RunSettings(source=sys.argv[1], detect=False, progress=False, max_frames=3, "
+            "kernels=sys.argv[2], out_dir=sys.argv[3])).run(); print('numba' in sys.modules)")
+    loaded = [subprocess.run([sys.executable, "-c", code, str(bikes_clip), kernels, str(tmp_path / kernels)],
+                             capture_output=True, text=True, timeout=55).stdout.strip()
+              for kernels in ("", "gamma=0.8")]
+    assert loaded == ["False", "True"]

@@ -6,14 +6,12 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from itertools import repeat
 
-
 import numpy as np
 
 from streamer.analytics._base import TrackedShape
 from streamer.analytics.config import FrameSize, LineConfig, resolve_classes
 from streamer.analytics.events import AnalyticsEvent
 from streamer.detection import Detections
-from streamer.kernels._polygon import _sides, line_sides
 
 
 class LineCounter(TrackedShape):
@@ -68,6 +66,9 @@ class LineCounter(TrackedShape):
         self.start = (float(start[0]), float(start[1]))
         self.end = (float(end[0]), float(end[1]))
         self.margin = float(margin)
+        # The kernels load Numba (~0.5 s of CPU with SciPy): only where a line exists.
+        from streamer.kernels._polygon import line_sides
+
         line_sides(np.empty((0, 2), np.float32), start, end, margin=margin)  # checks the line
         self.directions = {-1: left, 1: right}
         self.counts: dict[str, Counter[int]] = {left: Counter(), right: Counter()}
@@ -115,6 +116,8 @@ class LineCounter(TrackedShape):
         points, tids, cids = selected
         # The compiled core directly: the anchors are ours (C-contiguous float32), and the
         # public wrapper's checks cost ~5 us a call.
+        from streamer.kernels._polygon import _sides
+
         sides = np.empty(len(tids), np.int8)
         _sides(points, *self.start, *self.end, self.margin, sides)
         side = self._side

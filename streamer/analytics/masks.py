@@ -10,7 +10,6 @@ import numpy as np
 from streamer.analytics._base import ANCHORS, anchor_points
 from streamer.analytics.config import FrameSize, MaskConfig
 from streamer.detection import Detections
-from streamer.kernels._polygon import points_in_polygon
 
 
 class Mask:
@@ -36,6 +35,9 @@ class Mask:
         if anchor not in ANCHORS:
             raise ValueError(f"unknown anchor {anchor!r} (one of {', '.join(ANCHORS)})")
         self.polygon = np.ascontiguousarray(polygon, np.float64)
+        # The kernels load Numba (~0.5 s of CPU with SciPy): only where a mask exists.
+        from streamer.kernels._polygon import points_in_polygon
+
         points_in_polygon(np.empty((0, 2), np.float32), self.polygon)  # checks the polygon
         self.anchor, self.detections, self.motion, self.name = anchor, detections, motion, name
         self._raster: np.ndarray | None = None
@@ -62,6 +64,8 @@ class Mask:
         """
         if not self.detections or len(detections) == 0:
             return detections
+        from streamer.kernels._polygon import points_in_polygon
+
         inside = points_in_polygon(anchor_points(detections.xyxy, self.anchor), self.polygon)
         return detections[~inside] if inside.any() else detections
 

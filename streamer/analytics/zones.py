@@ -13,7 +13,6 @@ from streamer.analytics._base import TrackedShape, anchor_points
 from streamer.analytics.config import FrameSize, ZoneConfig, resolve_classes
 from streamer.analytics.events import AnalyticsEvent
 from streamer.detection import Detections
-from streamer.kernels._polygon import _in_polygon, points_in_polygon
 
 
 class PolygonZone(TrackedShape):
@@ -66,6 +65,9 @@ class PolygonZone(TrackedShape):
         if loiter_seconds is not None and not loiter_seconds > 0:
             raise ValueError(f"loiter_seconds must be > 0, got {loiter_seconds}")
         self.polygon = np.ascontiguousarray(polygon, np.float64)
+        # The kernels load Numba (~0.5 s of CPU with SciPy): only where a zone exists.
+        from streamer.kernels._polygon import points_in_polygon
+
         points_in_polygon(np.empty((0, 2), np.float32), self.polygon)  # checks the polygon
         self.min_seconds = float(min_seconds)
         self.loiter_seconds = loiter_seconds
@@ -140,6 +142,8 @@ class PolygonZone(TrackedShape):
         now = self._time
         if selected is None:
             keep = np.ones(len(detections), bool) if self.classes is None else np.isin(detections.class_id, self.classes)
+            from streamer.kernels._polygon import points_in_polygon
+
             inside = points_in_polygon(anchor_points(detections.xyxy[keep], self.anchor), self.polygon)
             self._frame_occupancy = Counter(detections.class_id[keep][inside].tolist())
             return self._take_events()
@@ -157,6 +161,8 @@ class PolygonZone(TrackedShape):
         """Compare each track's side of the border with its state; enter or exit when due."""
         # The compiled core directly: the anchors are ours (C-contiguous float32), and the
         # public wrapper's checks cost ~5 us a call, a fifth of a zone's update.
+        from streamer.kernels._polygon import _in_polygon
+
         raw = np.empty(len(tids), bool)
         _in_polygon(points, self.polygon, raw)
         entered = self._entered

@@ -18,7 +18,6 @@ from streamer.detection.precision import PrecisionChoice, choose_model
 from streamer.detection.resize import check_outputs, resized_card, resized_graph
 from streamer.detection.session import DEVICES, Device, ProviderChoice, create_session
 from streamer.errors import ConfigError, did_you_mean
-from streamer.kernels import preprocess
 
 # One set of defaults for the library, the CLI and YAML: RunSettings' fields (the CLI's
 # options default to None and fall through to them).
@@ -59,6 +58,8 @@ def prepare_input(spec: InputSpec, image: np.ndarray, out: np.ndarray) -> Transf
     Transform
         Mapping from model-input pixels back to ``image``.
     """
+    from streamer.kernels import preprocess  # loads Numba: only once a detector prepares a frame
+
     scale_x, scale_y, pad_x, pad_y = preprocess(
         np.ascontiguousarray(image),
         out,

@@ -36,7 +36,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numba
 import numpy as np
 
 from streamer.detection.batching import (
@@ -318,6 +317,8 @@ class _Worker:
 
     def main(self) -> None:
         # Numba's thread count is per thread: one here (preprocess), as in every stage.
+        import numba
+
         numba.set_num_threads(1)
         try:
             self.warmup()

@@ -19,7 +19,6 @@ from __future__ import annotations
 import threading
 
 import cv2
-import numba
 import numpy as np
 
 from streamer.config import RunSettings
@@ -27,7 +26,6 @@ from streamer.detection import Detector
 from streamer.detection.bundled import models_dir
 from streamer.errors import ConfigError
 from streamer.frames import Frame
-from streamer.kernels._anonymize import pixel_regions, pixelate_boxes
 from streamer.privacy.config import PrivacyConfig
 
 #: The face detector's file in ``streamer.models`` (see models/README.md).
@@ -68,6 +66,8 @@ def blur_boxes(image: np.ndarray, boxes: np.ndarray, *, strength: float) -> np.n
     replicated borders, on a copy of the region (so nothing outside it mixes in). OpenCV,
     not a Numba kernel, because it is twice as fast (see ``kernels/_anonymize.py``).
     """
+    from streamer.kernels._anonymize import pixel_regions  # loads Numba: only when faces are hidden
+
     for x0, y0, x1, y1 in pixel_regions(boxes, image.shape[1], image.shape[0]).tolist():
         if x1 <= x0 or y1 <= y0:
             continue
@@ -109,6 +109,8 @@ class PrivacyStage:
         self._frame_size: tuple[int, int] | None = None
 
     def start(self) -> None:
+        import numba  # the face detector's preprocess is a kernel
+
         numba.set_num_threads(1)
         if self.faces is not None:
             self.faces.warmup()  # in this thread: the detector is confined to it
@@ -128,6 +130,8 @@ class PrivacyStage:
         return grow(boxes, self.config.margin)
 
     def process(self, frame: Frame) -> Frame:
+        from streamer.kernels._anonymize import pixel_regions, pixelate_boxes  # Numba, only where used
+
         boxes = self.regions(frame)
         if len(boxes):
             image = np.ascontiguousarray(frame.image)

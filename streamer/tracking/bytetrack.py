@@ -34,8 +34,8 @@ from collections import deque
 
 import numpy as np
 
+from streamer import kernels  # lazy: Numba loads with the first kernel a tracker runs
 from streamer.detection import Detections
-from streamer.kernels._boxes import box_iou
 from streamer.tracking import kalman
 
 # Track states (column _STATE).
@@ -72,7 +72,7 @@ def warmup() -> None:
     from scipy.optimize import linear_sum_assignment
 
     box = np.array([[0, 0, 1, 1]], np.float32)
-    linear_sum_assignment(1.0 - box_iou(box, box))
+    linear_sum_assignment(1.0 - kernels.box_iou(box, box))
 
 
 def _assign(cost: np.ndarray, limit: float) -> tuple[np.ndarray, np.ndarray]:
@@ -372,7 +372,7 @@ class ByteTracker:
         conf = dets.confidence
         high = conf >= self.track_thresh
         low = ~high & (conf >= self.low_thresh)
-        iou = box_iou(kalman.to_xyxy(f), dets.xyxy)
+        iou = kernels.box_iou(kalman.to_xyxy(f), dets.xyxy)
         if self.class_aware:
             iou[i[:, _CLASS][:, None] != dets.class_id[None, :]] = 0.0
         gap = self._frame - self._last_detect
