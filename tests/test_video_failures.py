@@ -227,3 +227,15 @@ def test_audio_an_mp4_cannot_hold_is_left_out_with_a_warning(tmp_path: Path, war
     with av.open(str(out)) as c:
         assert [s.type for s in c.streams] == ["video"]
     assert decoded(out) == FRAMES
+
+
+def test_a_matroska_file_plays_up_to_its_last_frames_while_being_written(tmp_path: Path) -> None:
+    """What a crash leaves: the file as it is on disk mid-run holds every frame but the one in
+    the muxer's open cluster (a cluster per frame); before, a 5-second cluster was held in
+    memory and the file had no frame at all."""
+    sink = written(tmp_path / "v.mkv", tune="zerolatency")
+    try:
+        with av.open(str(sink._part)) as c:
+            assert sum(1 for _ in c.decode(video=0)) == FRAMES - 1
+    finally:
+        sink.close()
