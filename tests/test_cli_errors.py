@@ -70,6 +70,10 @@ def bad(tmp_path: Path, bikes_clip: Path) -> dict[str, Path]:
         (["run", "{clip}", "--model", "{missing}"], "{missing}", 1),
         (["run", "{clip}", "--model", "{not_onnx}"], "{not_onnx}", 1),
         (["run", "{clip}", "--model", "{odd}"], "{odd}", 1),
+        # refused before the model loads (it failed at the first frame, after start-up)
+        (["run", "{clip}", "--out", "{dir}/x.webm"],
+         "{dir}/x.webm: a .webm file cannot hold the H.264 video streamer writes (use .mp4, .mkv or .mov)", 1),
+        (["run", "{clip}", "--out", "{dir}/x"], "{dir}/x: has no extension to choose the container by", 1),
         (["run", "{clip}", "--conf", "2"], "--conf", 2),
         (["run", "{clip}", "--kernels", "denoise=gaussian:ksize=4"], "ksize must be odd", 1),
         (["run", "--config", "{cfg}"], "{cfg}:2: confidence: unknown key", 1),

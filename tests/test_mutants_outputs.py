@@ -189,3 +189,18 @@ def test_video_output_keeps_times_audio_and_letterboxes_a_new_size(tmp_path: Pat
     last = decoded[-1].to_ndarray(format="bgr24")
     assert last.shape == (144, 176, 3)
     assert last[:, :40].mean() < 40 and last[:, 50:126].mean() > 215 and last[:, 136:].mean() < 40
+
+
+@pytest.mark.parametrize(("name", "problem"), [
+    ("a.mp4", None), ("a.MKV", None), ("a.mov", None), ("a.ts", None), ("a.avi", None),
+    ("a.webm", "a .webm file cannot hold the H.264 video streamer writes (use .mp4, .mkv or .mov)"),
+    ("a.gif", "a .gif file cannot hold the H.264 video streamer writes (use .mp4, .mkv or .mov)"),
+    ("a.nosuch", "no container goes by the extension .nosuch (use .mp4, .mkv or .mov)"),
+    ("a", "has no extension to choose the container by (use .mp4, .mkv or .mov)"),
+])
+def test_the_video_container_is_checked_before_the_run(tmp_path: Path, name: str, problem: str | None) -> None:
+    """FFmpeg's own choice of container for the name, made in memory: nothing is written."""
+    from streamer.outputs.paths import video_container_problem
+
+    assert video_container_problem(tmp_path / name) == problem
+    assert list(tmp_path.iterdir()) == []

@@ -19,6 +19,7 @@ Every refusal is a :class:`~streamer.errors.SinkError` whose message starts with
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -150,9 +151,37 @@ def check_outputs(plans: Sequence[PlannedOutputs]) -> None:
                     raise SinkError(f"{out}: cameras {other.camera} and {plan.camera} would both write this file "
                                     "(give them different names or outputs)")
             seen.append((plan, kind, out))
+            if kind == "video" and (problem := video_container_problem(out)):
+                raise SinkError(f"{out}: {problem}")
             if out.exists() and not is_streamer_output(out, kind):
                 raise SinkError(f"{out}: exists and was not written by streamer; not overwriting it "
                                 "(remove it or choose another name)")
+
+
+class _Named(io.BytesIO):
+    """A memory file with a name: FFmpeg guesses the container from it, nothing touches the disk."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+def video_container_problem(path: Path) -> str | None:
+    """Why the container FFmpeg picks for ``path`` cannot hold the annotated H.264 video, or
+    None: checked in memory (a few ms), before the model loads and the source opens, not
+    at the first frame (``--out clip.webm``: WebM holds VP8/VP9/AV1 only)."""
+    use = "use .mp4, .mkv or .mov"
+    try:
+        with av.open(_Named(path.name), "w") as container:
+            try:
+                container.add_stream("libx264")
+            except (av.error.FFmpegError, ValueError):
+                return f"a {path.suffix or container.format.name} file cannot hold the H.264 video streamer writes ({use})"
+    except (av.error.FFmpegError, ValueError):
+        if not path.suffix:
+            return f"has no extension to choose the container by ({use})"
+        return f"no container goes by the extension {path.suffix} ({use})"
+    return None
 
 
 def reserve_part(final: Path) -> Path:
