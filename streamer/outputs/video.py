@@ -185,7 +185,7 @@ class VideoFileSink:
         self._adts = self._audio is not None and audio.codec_context.name == "aac" and not audio.codec_context.extradata
         self._started = False
         self._audio_dts: Fraction | None = None
-        #: Audio packets left out because their time did not move forward (see :meth:`write`).
+        #: Audio packets left out because they were out of time order (see :meth:`_audio_in_order`).
         self.audio_dropped = 0
 
     def _add_audio(self, audio: av.AudioStream) -> av.AudioStream | None:
