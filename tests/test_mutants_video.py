@@ -175,6 +175,20 @@ def adts_clip(path: Path, rate: int, layout: str, seconds: float) -> bytes:
         return bytes(audio.codec_context.extradata)
 
 
+def recorded(out: Path, audio: av.AudioStream, packets: list[av.Packet], frames: int, *,
+             silent_first: bool = False) -> VideoFileSink:
+    """A closed sink at ``out``: ``frames`` noise frames with ``packets`` spread over them in
+    order (none on the first frame with ``silent_first``)."""
+    sink = VideoFileSink(out, width=W, height=H, time_base=Fraction(1, 25), audio=audio, preset="ultrafast")
+    skip = 1 if silent_first else 0
+    per = -(-len(packets) // (frames - skip))
+    for i in range(frames):
+        k = i - skip
+        sink.write(noise(i), i, packets[k * per:(k + 1) * per] if k >= 0 else [])
+    sink.close()
+    return sink
+
+
 @pytest.mark.parametrize(("rate", "layout"), [(48000, "stereo"), (44100, "mono"), (22050, "5.1"), (8000, "stereo"),
                                               (48000, "7.1")])  # 8 channels: configuration 7
 def test_adts_config_is_what_the_encoder_stores(tmp_path: Path, rate: int, layout: str) -> None:
@@ -203,11 +217,7 @@ def test_adts_audio_is_copied_as_raw_frames(tmp_path: Path) -> None:
         packets = [p for p in src.demux(stream) if p.size]
         assert not stream.codec_context.extradata
         source = [(p.pts, p.dts, bytes(p)) for p in packets]
-        sink = VideoFileSink(out, width=W, height=H, time_base=Fraction(1, 25), audio=stream, preset="ultrafast")
-        per = -(-len(packets) // 10)
-        for i in range(10):
-            sink.write(noise(i), i, packets[i * per:(i + 1) * per])
-        sink.close()
+        recorded(out, stream, packets, 10)
     assert [d[:2] for d in (p[2] for p in source)] == [b"\xff\xf1"] * len(source)
     with av.open(str(out)) as c:
         a = c.streams.audio[0]
@@ -332,12 +342,7 @@ def test_adts_audio_into_matroska_when_the_first_frame_has_none(tmp_path: Path) 
         stream = src.streams.audio[0]
         packets = [p for p in src.demux(stream) if p.size]
         source = [bytes(p) for p in packets]
-        sink = VideoFileSink(out, width=W, height=H, time_base=Fraction(1, 25), audio=stream, preset="ultrafast")
-        sink.write(noise(0), 0, [])
-        per = -(-len(packets) // 9)
-        for i in range(1, 10):
-            sink.write(noise(i), i, packets[(i - 1) * per:i * per])
-        sink.close()
+        recorded(out, stream, packets, 10, silent_first=True)
     with av.open(str(out)) as c:
         assert bytes(c.streams.audio[0].codec_context.extradata)[:2] == adts_config(source[0])
         assert [bytes(p) for p in c.demux(audio=0) if p.size] == [d[7:] for d in source]
@@ -381,11 +386,7 @@ def test_adts_with_crc_loses_its_9_byte_header(tmp_path: Path) -> None:
             packet = av.Packet(bytes(header) + b"\x5a\xa5" + data[7:])
             packet.pts, packet.dts, packet.time_base = p.pts, p.dts, p.time_base
             crc.append(packet)
-        sink = VideoFileSink(out, width=W, height=H, time_base=Fraction(1, 25), audio=stream, preset="ultrafast")
-        per = -(-len(crc) // 5)
-        for i in range(5):
-            sink.write(noise(i), i, crc[i * per:(i + 1) * per])
-        sink.close()
+        recorded(out, stream, crc, 5)
     with av.open(str(out)) as c:
         assert [bytes(p) for p in c.demux(audio=0) if p.size] == raw
 
