@@ -342,8 +342,8 @@ def _warm_kernels(cameras: list[Any], quiet: bool) -> None:
     """
     from streamer.kernel_chain import KernelChain
 
-    families = sorted({*(f for c in cameras for f in KernelChain(c.kernels).families()),
-                       *(("preprocess",) if any(c.detect or c.privacy for c in cameras) else ())})
+    families = sorted({f for c in cameras
+                       for f in KernelChain(c.kernels).families_with(detects=bool(c.detect or c.privacy))})
     if not families:
         return  # no detector, no kernels: Numba is not loaded (~0.5 s of CPU)
     from numba.core import event as numba_event

@@ -447,6 +447,12 @@ class KernelChain:
             found.add("edges")  # the overlay blends the edge map
         return tuple(sorted(found))
 
+    def families_with(self, *, detects: bool) -> tuple[str, ...]:
+        """:meth:`families`, and ``preprocess`` when the camera runs a detector (its own, a
+        shared one or the face detector): what it warms up. Empty: it needs no kernel, and
+        Numba (~0.5 s of CPU with SciPy) is not loaded."""
+        return tuple(sorted({*self.families(), *(("preprocess",) if detects else ())}))
+
     def reset(self) -> None:
         """Forget the stream's past (temporal denoise, motion background)."""
         for state in self._state.values():

@@ -218,8 +218,7 @@ class Runner:
             self.expected_frames = _expected_frames(self.info, settings) if self.info is not None else settings.max_frames
             # Only what this stream runs: a warm start stays well under a second; a run
             # without a detector or kernels does not load Numba at all.
-            families = (*(("preprocess",) if self.detector is not None or settings.privacy else ()),
-                        *self.chain.families())
+            families = self.chain.families_with(detects=self.detector is not None or bool(settings.privacy))
             self.compile_seconds = kernels.warmup(families) if families else 0.0
             # Faces are hidden after the detector and analytics, before the overlay and every output.
             self._privacy = build_privacy(settings, self.detector.labels if self.detector is not None else ())
