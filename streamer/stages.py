@@ -111,11 +111,17 @@ class DetectStage:
         return self.every if self.client is None else self.client.interval
 
     def start(self) -> None:
-        if self.client is not None:
-            return  # the service's workers warm up its detectors (and run the kernels)
         import numba  # the detector's preprocess is a kernel
 
+        # One Numba thread in every worker, also with a service client: a camera whose model
+        # runs in another process (streamer.engines.detector_link) prepares its frames in
+        # these threads. With Numba's default (the core count) the preprocess ran its prange
+        # driver, which the kernels' warm-up leaves uncompiled: the first frame compiled it
+        # (~6 CPU-s, 13 s behind on a busy 2-core machine, Numba's cache cold), and the
+        # workers' launches queued on the workqueue layer's one lock.
         numba.set_num_threads(1)
+        if self.client is not None:
+            return  # the service's workers warm up its detectors
         with self._lock:
             detector = self._pool.pop()
         self._local.detector = detector

@@ -439,6 +439,31 @@ def test_detect_stage_on_a_service_client(tmp_path: Path) -> None:
         late.finish()
 
 
+def test_detect_stage_on_a_service_client_runs_kernels_on_one_numba_thread(tmp_path: Path) -> None:
+    """A camera whose model runs in another process prepares its frames in the detect stage's
+    threads (``streamer.engines.detector_link``), so those threads run Numba with one thread,
+    as every stage's do. With a new thread's default (the core count) the preprocess took its
+    prange driver, which the kernels' warm-up does not compile: on CI (cold Numba cache, busy
+    machine) the first frame compiled it and the cameras fell 13 s behind."""
+    import numba
+
+    model = constant_detector(tmp_path, [([8, 8, 24, 24], 0.9)])
+    with DetectorService([Detector(model, device="cpu")]) as service:
+        stage = DetectStage(client=service.client("door"))
+        threads = []
+
+        def worker() -> None:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # what a new thread starts with
+            stage.start()
+            threads.append(numba.get_num_threads())
+
+        t = threading.Thread(target=worker, name="detect-0")
+        t.start()
+        t.join(30)
+        stage.finish()
+    assert threads == [1]
+
+
 # -- streamer/detection/pacing.py --------------------------------------------------------------------
 
 def test_ordinals_and_detection_rates() -> None:
