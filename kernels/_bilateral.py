@@ -232,7 +232,8 @@ def _bilateral_parallel(
     bands: int, scratch: np.ndarray, src: np.ndarray, dst: np.ndarray,
     channels: int, radius: int, sigma_color: float, sigma_space: float,
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _bilateral_band(band, bands, scratch, src, dst, channels, radius, sigma_color,
                         sigma_space)
 

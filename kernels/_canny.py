@@ -145,7 +145,8 @@ def _canny_parallel(
     bands: int, scratch: np.ndarray, src: np.ndarray, dst: np.ndarray, channels: int,
     low: int, high: int, stack: np.ndarray, seeds: np.ndarray,
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _canny_band(band, bands, scratch, src, dst, channels, low, high, stack, seeds)
 
 

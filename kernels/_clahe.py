@@ -101,7 +101,8 @@ def _tile_luts_parallel(
     bands: int, gray: np.ndarray, tiles: int, tile_h: int, tile_w: int, clip: int,
     hist: np.ndarray, luts: np.ndarray,
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _tile_luts(band, bands, gray, tiles, tile_h, tile_w, clip, hist, luts)
 
 
@@ -165,14 +166,16 @@ def _clahe_parallel(
     bands: int, scratch: np.ndarray, gray: np.ndarray, src: np.ndarray, dst: np.ndarray,
     channels: int, luts: np.ndarray, tile_h: int, tile_w: int,
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _clahe_band(band, bands, scratch, gray, src, dst, channels, luts, tile_h, tile_w)
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def _luma_parallel(bands: int, src: np.ndarray, channels: int, gray: np.ndarray) -> None:
     height = gray.shape[0]
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _luma_rows(src, channels, gray, band * height // bands, (band + 1) * height // bands)
 
 

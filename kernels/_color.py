@@ -40,7 +40,8 @@ def _channel_sums_parallel(bands: int, flat: np.ndarray) -> tuple[int, int, int]
     s0 = 0
     s1 = 0
     s2 = 0
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         r0, r1, r2 = _channel_sums(flat, band * height // bands, (band + 1) * height // bands)
         s0 += r0
         s1 += r1
@@ -63,7 +64,8 @@ def _channel_hist(flat: np.ndarray, row_start: int, row_stop: int, hist: np.ndar
 @njit(cache=True, nogil=True, parallel=True)
 def _channel_hist_parallel(bands: int, flat: np.ndarray, hists: np.ndarray) -> None:
     height = flat.shape[0]
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _channel_hist(flat, band * height // bands, (band + 1) * height // bands, hists[band])
 
 
@@ -170,7 +172,8 @@ def _color_parallel(
     contrast: float,
     saturation: float,
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _color_band(band, bands, scratch, src, dst, gains, gamma, brightness, contrast,
                     saturation)
 

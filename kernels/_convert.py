@@ -59,7 +59,8 @@ def _gray_band(band: int, bands: int, src: np.ndarray, dst: np.ndarray) -> None:
 
 @njit(cache=True, nogil=True, parallel=True)
 def _gray_parallel(bands: int, src: np.ndarray, dst: np.ndarray) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _gray_band(band, bands, src, dst)
 
 
@@ -116,7 +117,8 @@ def _yuv_band(band: int, bands: int, src: np.ndarray, dst: np.ndarray, forward: 
 
 @njit(cache=True, nogil=True, parallel=True)
 def _yuv_parallel(bands: int, src: np.ndarray, dst: np.ndarray, forward: bool) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _yuv_band(band, bands, src, dst, forward)
 
 
@@ -155,7 +157,8 @@ def _to_i420_band(
 def _to_i420_parallel(
     bands: int, src: np.ndarray, luma: np.ndarray, u_plane: np.ndarray, v_plane: np.ndarray
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _to_i420_band(band, bands, src, luma, u_plane, v_plane)
 
 
@@ -196,7 +199,8 @@ def _from_i420_band(
 def _from_i420_parallel(
     bands: int, luma: np.ndarray, u_plane: np.ndarray, v_plane: np.ndarray, dst: np.ndarray
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _from_i420_band(band, bands, luma, u_plane, v_plane, dst)
 
 

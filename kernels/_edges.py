@@ -108,7 +108,8 @@ def _sobel_parallel(
     channels: int,
     scharr: bool,
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _sobel_band(band, bands, scratch, src, dst, channels, scharr)
 
 
@@ -247,7 +248,8 @@ def _overlay_parallel(
     color: tuple[float, float, float],
     alpha: float,
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _overlay_band(band, bands, src, edges, dst, threshold, color, alpha)
 
 

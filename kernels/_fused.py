@@ -83,7 +83,8 @@ def _fused_parallel(
     bands: int, scratch: np.ndarray, src: np.ndarray, dst: np.ndarray, edges: np.ndarray,
     radius: int, lut: np.ndarray, use_lut: bool, saturation: float, edge_mode: int,
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _fused_band(band, bands, scratch, src, dst, edges, radius, lut, use_lut, saturation,
                     edge_mode)
 

@@ -248,7 +248,8 @@ def _binomial_parallel(
     channels: int,
     radius: int,
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _binomial_band(band, bands, scratch, src, dst, channels, radius)
 
 
@@ -262,7 +263,8 @@ def _gaussian_parallel(
     ksize: int,
     sigma: float,
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _gaussian_band(band, bands, scratch, src, dst, channels, ksize, sigma)
 
 

@@ -81,7 +81,8 @@ def _median_band(
 def _median_parallel(
     bands: int, scratch: np.ndarray, src: np.ndarray, dst: np.ndarray, channels: int
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _median_band(band, bands, scratch, src, dst, channels)
 
 

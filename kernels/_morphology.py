@@ -115,7 +115,8 @@ def _morph_parallel(
     bands: int, scratch: np.ndarray, src: np.ndarray, dst: np.ndarray, radius: int,
     first_max: bool, second: int,
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _morph_band(band, bands, scratch, src, dst, radius, first_max, second)
 
 

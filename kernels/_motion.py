@@ -88,7 +88,8 @@ def _motion_parallel(
     bands: int, src: np.ndarray, channels: int, model: np.ndarray, mask: np.ndarray,
     threshold: float, alpha: float, use_float: bool, exclude: np.ndarray, use_exclude: bool,
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _motion_band(band, bands, src, channels, model, mask, threshold, alpha, use_float,
                      exclude, use_exclude)
 
@@ -107,7 +108,8 @@ def _clear_band(band: int, bands: int, mask: np.ndarray, exclude: np.ndarray) ->
 
 @njit(cache=True, nogil=True, parallel=True)
 def _clear_parallel(bands: int, mask: np.ndarray, exclude: np.ndarray) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _clear_band(band, bands, mask, exclude)
 
 

@@ -147,7 +147,8 @@ def _preprocess_parallel(
     bias: tuple[float, float, float],
     fill: tuple[float, float, float],
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _preprocess_band(
             band, bands, scratch, src, dst, geometry, inv_scale, order, gain, bias, fill
         )

@@ -287,7 +287,8 @@ def _linear_band(
 def _linear_parallel(
     bands: int, scratch: np.ndarray, src: np.ndarray, dst: np.ndarray, channels: int
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _linear_band(band, bands, scratch, src, dst, channels)
 
 
@@ -335,7 +336,8 @@ def _half_band(
 def _half_parallel(
     bands: int, scratch: np.ndarray, src: np.ndarray, dst: np.ndarray, channels: int
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _half_band(band, bands, scratch, src, dst, channels)
 
 
@@ -410,7 +412,8 @@ def _area_parallel(
     bands: int, scratch: np.ndarray, src: np.ndarray, dst: np.ndarray, channels: int,
     taps_x: int, taps_y: int,
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _area_band(band, bands, scratch, src, dst, channels, taps_x, taps_y)
 
 
@@ -456,7 +459,8 @@ def _block_parallel(
     bands: int, scratch: np.ndarray, src: np.ndarray, dst: np.ndarray, channels: int,
     fx: int, fy: int,
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _block_band(band, bands, scratch, src, dst, channels, fx, fy)
 
 

@@ -154,7 +154,8 @@ def _temporal_parallel(
     state: np.ndarray, dst: np.ndarray, channels: int, spatial: int, threshold: float,
     k_min: float,
 ) -> None:
-    for band in prange(bands):
+    for index in prange(bands):
+        band = np.int64(index)  # prange's index is uint64: see _threading
         _temporal_band(band, bands, scratch, src, previous, state, dst, channels, spatial,
                        threshold, k_min)
 

@@ -5,6 +5,11 @@ layer unless ``NUMBA_THREADING_LAYER`` is set in the environment.  Every kernel 
 *band* function that processes a contiguous range of output rows, plus a ``prange``
 driver over bands; :func:`run_bands` calls the band function directly when the caller
 asked Numba for one thread, so that case never enters the threading layer.
+
+Each ``prange`` driver casts its loop index to int64 before calling the band function.
+Numba types a ``prange`` index as uint64, so the band function (typed int64 when called
+from Python) was compiled a second time, inside the driver: the preprocess driver's first
+compile took 5.8-6.1 s, and 1.9 s with the cast (a cold cache, a quiet 2-core machine).
 """
 
 from __future__ import annotations
