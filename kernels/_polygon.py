@@ -106,8 +106,9 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray, *, out: np.ndarra
     if polygon.ndim != 2 or polygon.shape[1] != 2 or polygon.shape[0] < 3:
         raise ValueError(f"polygon must be float64 with shape (M, 2), M >= 3, got {describe(polygon)}")
     out = require_out(out, (points.shape[0],), np.bool_)
-    if points.shape[0]:
-        _in_polygon(points, np.ascontiguousarray(polygon), out)
+    # Also with no points: a zone checks its polygon so when it is made, which then loads (or,
+    # with Numba's cache cold, compiles: ~1 s) the kernel before the first frame, not at it.
+    _in_polygon(points, np.ascontiguousarray(polygon), out)
     return out
 
 
@@ -158,6 +159,5 @@ def line_sides(points: np.ndarray, start: tuple[float, float], end: tuple[float,
     if not margin >= 0.0:
         raise ValueError(f"line_sides: margin must be >= 0, got {margin}")
     out = require_out(out, (points.shape[0],), np.int8)
-    if points.shape[0]:
-        _sides(points, x0, y0, x1, y1, float(margin), out)
+    _sides(points, x0, y0, x1, y1, float(margin), out)  # also with none: see points_in_polygon
     return out
