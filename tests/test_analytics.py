@@ -447,3 +447,35 @@ def test_annotators_draw_zones_and_lines_only_when_the_frame_has_analytics():
     bare = AnalyticsFrame(0, 0, Fraction(1, 10), 0.0, image)
     assert ZoneAnnotator().annotate(image.copy(), bare).max() == 0
     assert LineAnnotator().annotate(image.copy(), bare).max() == 0
+
+
+def test_track_stage_loads_the_shapes_kernels_before_the_first_frame() -> None:
+    """Zones, lines and masks are laid out at the first frame (they need its size), so the
+    stage's ``start`` loads their kernels: with Numba's cache cold the first frame of a live
+    camera with zones compiled them (~1 s). A camera without shapes does not load Numba.
+    Fresh interpreters: this worker's earlier tests have loaded the kernels."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from streamer.analytics.camera import CameraAnalytics
+from streamer.analytics.config import LineConfig, MaskConfig, ZoneConfig
+from streamer.analytics.stage import AnalyticsStage
+
+AnalyticsStage(("person",), analytics=CameraAnalytics(labels=("person",))).start()
+assert "numba" not in sys.modules
+shapes = {"zones": [ZoneConfig(name="z", polygon=[[0, 0], [10, 0], [10, 10]])],
+          "lines": [LineConfig(name="l", start=[0, 5], end=[10, 5])],
+          "masks": [MaskConfig(polygon=[[0, 0], [10, 0], [10, 10]])]}
+for kind in sys.argv[1:]:  # zones and masks run the same kernel: not in one interpreter
+    AnalyticsStage(("person",), analytics=CameraAnalytics(**{kind: shapes[kind]}, labels=("person",))).start()
+    from streamer.kernels import _polygon
+    print(kind, len(_polygon._in_polygon.overloads), len(_polygon._sides.overloads))
+"""
+    loaded = []
+    for kinds in (["zones", "lines"], ["masks"]):
+        run = subprocess.run([sys.executable, "-c", code, *kinds], capture_output=True, text=True, timeout=50)
+        assert run.returncode == 0, run.stderr
+        loaded += run.stdout.strip().split("\n")
+    assert loaded == ["zones 1 0", "lines 1 1", "masks 1 0"]

@@ -137,6 +137,22 @@ class CameraAnalytics:
         self.masks: list[Mask] = []
         self._size: FrameSize | None = None
 
+    def warmup(self) -> None:
+        """Load the kernels the zones, lines and masks run, before the first frame lays them out.
+
+        With Numba's cache cold each compiles then (~1 s on a busy 2-core machine); at the first
+        frame that was a live camera's first second. Nothing is loaded without shapes.
+        """
+        if not (self.zone_configs or self.line_configs or self.mask_configs):
+            return
+        from streamer.kernels._polygon import line_sides, points_in_polygon
+
+        none = np.empty((0, 2), np.float32)
+        if self.zone_configs or self.mask_configs:
+            points_in_polygon(none, np.array([[0, 0], [1, 0], [0, 1]], np.float64))
+        if self.line_configs:
+            line_sides(none, (0, 0), (1, 0))
+
     def _check_classes(self, labels: tuple[str, ...] | None) -> None:
         for kind, items in (("zones", self.zone_configs), ("lines", self.line_configs)):
             for item in items:

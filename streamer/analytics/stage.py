@@ -64,6 +64,8 @@ class AnalyticsStage:
     def start(self) -> None:
         if self.tracker is not None:
             warmup()  # SciPy's import (~1 s here) and the IoU kernel, before the first frame
+        if self.analytics is not None:
+            self.analytics.warmup()
         if self.publisher is not None:
             self.publisher.start()
 
