@@ -32,8 +32,9 @@ from media import (
 )
 
 # Every test has a hard deadline, also for hangs in C code (tests/hang_guard.py); under
-# pytest-xdist the longest files start first (tests/file_order.py).
-pytest_plugins = ["hang_guard", "file_order"]
+# pytest-xdist the longest files start first (tests/file_order.py); a fresh clone compiles the
+# kernels once before the workers start (tests/kernel_cache.py).
+pytest_plugins = ["hang_guard", "file_order", "kernel_cache"]
 
 
 @pytest.fixture(scope="session")
