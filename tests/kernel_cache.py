@@ -52,7 +52,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     write = session.config.get_terminal_writer().line
     write("Numba's cache is empty: compiling the image kernels in two processes before the tests start")
     t0 = time.monotonic()
-    code = "import sys; from streamer.kernels import FAMILIES, warmup; warmup(FAMILIES[int(sys.argv[1])::2])"
+    code = "import sys; from streamer.kernels._warmup import FAMILIES, warmup; warmup(FAMILIES[int(sys.argv[1])::2])"
     procs = [subprocess.Popen([sys.executable, "-c", code, str(i)], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True) for i in range(2)]
     for proc in procs:
