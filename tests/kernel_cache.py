@@ -36,8 +36,10 @@ def _kernel_folder() -> Path | None:
 
 
 def cache_is_cold(folder: Path) -> bool:
-    """True when a module of ``folder`` with Numba functions has no cache index yet."""
-    jitted = {p.stem for p in folder.glob("_*.py") if "@njit" in p.read_text()}
+    """True when a module of ``folder`` with cached Numba functions has no cache index yet
+    (functions inlined into their callers, ``inline="always"``, are cached with those)."""
+    jitted = {p.stem for p in folder.glob("_*.py")
+              if any(line.startswith("@njit") and 'inline="always"' not in line for line in p.read_text().splitlines())}
     indexed = {p.name.split(".")[0] for p in (folder / "__pycache__").glob("*.nbi")}
     return bool(jitted - indexed)
 
