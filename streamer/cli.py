@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -581,5 +582,32 @@ def snapshot(source: str, at: str, out: Path | None, grid: int, no_grid: bool, c
     click.echo(f"{path}: {frame.width}x{frame.height} frame{when}" + ("" if no_grid else f", grid every {grid} px"))
 
 
+def entry() -> None:
+    """The ``streamer`` command: :func:`main`, ended without Python's finalisation when a source
+    is still stuck in FFmpeg.
+
+    A live source blocked in a connect (a camera that accepts TCP and never answers) is left
+    behind when the run stops (``streamer.pipeline.DETACH_GRACE``); FFmpeg keeps its thread
+    until its own timeout, calling PyAV's interrupt callback, which takes the GIL, every
+    ~100 ms. If that lands while the interpreter finalises, the thread is torn down inside C
+    code: ``test_ctrl_c_while_blocked_connecting`` saw the process die by SIGSEGV (-11) instead
+    of exiting 130, once in a full suite run. The outputs are closed by then, so the process
+    flushes what it printed and ends at once with the status it had.
+    """
+    try:
+        main()
+    except SystemExit as exc:
+        pipeline = sys.modules.get("streamer.pipeline")  # not imported: no source ran
+        if pipeline is None or not pipeline.stuck_sources():
+            raise
+        code = exc.code
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else (0 if code is None else EXIT_ERROR))
+
+
 if __name__ == "__main__":
-    main()
+    entry()

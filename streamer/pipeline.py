@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -28,6 +29,16 @@ from streamer.queues import FrameQueue, Policy, QueueAborted, QueueClosed
 
 # Seconds a stopping live source gets to end by itself before the pipeline goes on without it.
 DETACH_GRACE = 1.0
+
+# Source threads a pipeline went on without (blocked in a connect or a read): see stuck_sources.
+_detached: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+def stuck_sources() -> list[threading.Thread]:
+    """Source threads that their pipelines left behind and that still run (in FFmpeg, which
+    gives them back only at its own timeout). A process should not run Python's finalisation
+    under them: see :func:`streamer.cli.entry`."""
+    return [t for t in list(_detached) if t.is_alive()]
 
 
 class Stage(Protocol):
@@ -210,6 +221,7 @@ class Pipeline:
         if (self._detach_source and self.stopping and self._threads and self._threads[0].is_alive()
                 and time.monotonic() - self._stop_time > DETACH_GRACE):
             self._queues[0].close()
+            _detached.add(self._threads[0])
             return self._threads[1:]
         return self._threads
 

