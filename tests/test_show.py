@@ -6,6 +6,7 @@ display number and always stopped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -49,26 +50,40 @@ def _windows(display: str, name: str) -> list[str]:
     return out.stdout.split()
 
 
-@pytest.mark.timeout(60)
-def test_show_opens_a_window_and_closes_it_on_ctrl_c(xvfb: str, bikes_clip: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "DISPLAY": xvfb}
-    proc = subprocess.Popen([*STREAMER, "run", str(bikes_clip), "--show", "--realtime", "--no-detect",
-                             "--out-dir", str(tmp_path), "--no-progress"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+@contextlib.contextmanager
+def _showing(display: str, clip: Path, out: Path) -> Iterator[subprocess.Popen[str]]:
+    """``streamer run CLIP --show --realtime`` on ``display``; killed at the end if still running."""
+    proc = subprocess.Popen([*STREAMER, "run", str(clip), "--show", "--realtime", "--no-detect",
+                             "--out-dir", str(out), "--no-progress"],
+                            env={**os.environ, "DISPLAY": display}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     try:
-        deadline = time.monotonic() + 30
-        while not _windows(xvfb, "streamer: bikes") and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-        if not _windows(xvfb, "streamer: bikes"):
-            proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=30)
-            pytest.fail(f"no window appeared (exit {proc.returncode}):\n{err}")
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        yield proc
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def _ctrl_c(proc: subprocess.Popen[str]) -> str:
+    """Send SIGINT, wait for the end; what the run printed on stderr."""
+    proc.send_signal(signal.SIGINT)
+    return proc.communicate(timeout=30)[1]
+
+
+def _wait_for(proc: subprocess.Popen[str], cond: Callable[[], object], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            pytest.fail(f"{what}: not within {timeout:g} s (exit {proc.poll()}):\n{_ctrl_c(proc)}")
+        time.sleep(0.2)
+
+
+@pytest.mark.timeout(60)
+def test_show_opens_a_window_and_closes_it_on_ctrl_c(xvfb: str, bikes_clip: Path, tmp_path: Path) -> None:
+    with _showing(xvfb, bikes_clip, tmp_path) as proc:
+        _wait_for(proc, lambda: _windows(xvfb, "streamer: bikes"), "a window")
+        err = _ctrl_c(proc)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted:" in err
     assert not _windows(xvfb, "streamer: bikes")
@@ -90,35 +105,18 @@ def test_show_starts_the_window_process_again_when_it_dies(xvfb: str, bikes_clip
     it): the window comes back, the run goes on and still ends with 130 on Ctrl-C."""
     import psutil
 
-    env = {**os.environ, "DISPLAY": xvfb}
-    proc = subprocess.Popen([*STREAMER, "run", str(bikes_clip), "--show", "--realtime", "--no-detect",
-                             "--out-dir", str(tmp_path), "--no-progress"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with _showing(xvfb, bikes_clip, tmp_path) as proc:
+        def window_process() -> list[psutil.Process]:
+            return [p for p in psutil.Process(proc.pid).children()
+                    if "streamer.outputs._window_gui" in " ".join(p.cmdline())]
 
-    def window_process() -> list[psutil.Process]:
-        return [p for p in psutil.Process(proc.pid).children() if "streamer.outputs._window_gui" in " ".join(p.cmdline())]
-
-    def wait_for(cond: Callable[[], object], what: str) -> None:
-        deadline = time.monotonic() + 20
-        while not cond():
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.send_signal(signal.SIGINT)
-                pytest.fail(f"{what}: not within 20 s (exit {proc.poll()}):\n{proc.communicate(timeout=30)[1]}")
-            time.sleep(0.1)
-
-    try:
-        wait_for(lambda: _windows(xvfb, "streamer: bikes"), "the window")
+        _wait_for(proc, lambda: _windows(xvfb, "streamer: bikes"), "the window")
         (first,) = window_process()
         first.kill()
         first.wait(5)
-        wait_for(lambda: [p for p in window_process() if p.pid != first.pid and p.is_running()]
-                 and _windows(xvfb, "streamer: bikes"), "the window again")
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        _wait_for(proc, lambda: [p for p in window_process() if p.pid != first.pid and p.is_running()]
+                  and _windows(xvfb, "streamer: bikes"), "the window again", timeout=20)
+        err = _ctrl_c(proc)
     assert proc.returncode == 130, err
     assert "--show: the window process ended (exit status -9); starting it again (1 of 3)" in err, err
     assert "output window failed" not in err and "Traceback" not in err
