@@ -40,8 +40,8 @@ log = logging.getLogger("streamer")
 CLOSE_TIMEOUT = 3.0
 #: Times the window process is started again after it died (a run's windows come back). Qt's
 #: first connection to the X server failed now and then on a loaded machine ("no Qt platform
-#: plugin could be initialized", exit -6: 1 of ~40 runs of tests/test_show.py with four CPU
-#: burners, and once in a full suite run); the next start connected.
+#: plugin could be initialized", exit -6: once in 21 runs of tests/test_show.py, three at a
+#: time with CPU burners, and once in a full suite run); the next start connected.
 RESTARTS = 3
 
 
