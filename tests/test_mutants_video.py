@@ -8,6 +8,7 @@ encoder in ADTS framing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import resource
 import struct
@@ -175,6 +176,17 @@ def adts_clip(path: Path, rate: int, layout: str, seconds: float) -> bytes:
         return bytes(audio.codec_context.extradata)
 
 
+@contextlib.contextmanager
+def adts_packets(folder: Path, rate: int, layout: str, seconds: float) -> Iterator[tuple[av.AudioStream, list[av.Packet]]]:
+    """The audio stream and non-empty packets of an :func:`adts_clip` written in ``folder``
+    (``a.ts``), while its file is open."""
+    ts = folder / "a.ts"
+    adts_clip(ts, rate, layout, seconds)
+    with av.open(str(ts)) as src:
+        stream = src.streams.audio[0]
+        yield stream, [p for p in src.demux(stream) if p.size]
+
+
 def recorded(out: Path, audio: av.AudioStream, packets: list[av.Packet], frames: int, *,
              silent_first: bool = False) -> VideoFileSink:
     """A closed sink at ``out``: ``frames`` noise frames with ``packets`` spread over them in
@@ -209,12 +221,8 @@ def test_adts_audio_is_copied_as_raw_frames(tmp_path: Path) -> None:
     same times, a configuration that decodes every frame. Kills ``_from_adts`` (the header
     test, the header length, the extradata set once, pts/dts/time base) and the ``_adts``
     flag's mutants."""
-    ts = tmp_path / "a.ts"
-    adts_clip(ts, 48000, "stereo", 1.0)
     out = tmp_path / "v.mp4"
-    with av.open(str(ts)) as src:
-        stream = src.streams.audio[0]
-        packets = [p for p in src.demux(stream) if p.size]
+    with adts_packets(tmp_path, 48000, "stereo", 1.0) as (stream, packets):
         assert not stream.codec_context.extradata
         source = [(p.pts, p.dts, bytes(p)) for p in packets]
         recorded(out, stream, packets, 10)
@@ -335,12 +343,8 @@ def test_adts_audio_into_matroska_when_the_first_frame_has_none(tmp_path: Path) 
     set before it (from the stream's parameters when the first frame carries no audio): it
     failed with "unable to determine samplerate" at the second frame before. Every audio
     frame is copied without its ADTS header and decodes."""
-    ts = tmp_path / "a.ts"
-    adts_clip(ts, 44100, "mono", 1.0)
     out = tmp_path / "v.mkv"
-    with av.open(str(ts)) as src:
-        stream = src.streams.audio[0]
-        packets = [p for p in src.demux(stream) if p.size]
+    with adts_packets(tmp_path, 44100, "mono", 1.0) as (stream, packets):
         source = [bytes(p) for p in packets]
         recorded(out, stream, packets, 10, silent_first=True)
     with av.open(str(out)) as c:
@@ -367,12 +371,8 @@ def test_adts_headers_are_told_from_raw_aac(data: bytes, adts: bool) -> None:
 def test_adts_with_crc_loses_its_9_byte_header(tmp_path: Path) -> None:
     """ADTS may carry a CRC (protection_absent 0: 2 more header bytes); FFmpeg's muxers write
     none, so the same frames get one here. The copy holds the raw frames either way."""
-    ts = tmp_path / "a.ts"
-    adts_clip(ts, 48000, "stereo", 0.5)
     out = tmp_path / "v.mkv"
-    with av.open(str(ts)) as src:
-        stream = src.streams.audio[0]
-        packets = [p for p in src.demux(stream) if p.size]
+    with adts_packets(tmp_path, 48000, "stereo", 0.5) as (stream, packets):
         raw = [bytes(p)[7:] for p in packets]
         crc = []
         for p in packets:
